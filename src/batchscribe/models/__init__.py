@@ -1,0 +1,1 @@
+"""Data models shared across layers: the request identity and the published event."""

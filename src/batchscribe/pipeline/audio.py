@@ -1,0 +1,126 @@
+"""Audio decoding with PyAV (FFmpeg inside the wheel).
+
+The format is decided by decoding, never by the file name or Content-Type. Decoding streams:
+PCM is produced in chunks of about a second, resampled to 16 kHz mono signed 16-bit, so memory
+stays flat however long the recording is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+
+from batchscribe.pipeline.exceptions import InvalidAudioError
+
+SAMPLE_RATE = 16000
+# Containers FFmpeg reports for the formats we accept (WAV, MP3, FLAC, M4A, OGG, Opus, WebM).
+ACCEPTED_CONTAINERS = frozenset({"wav", "mp3", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "matroska,webm"})
+_MIMETYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "ogg": "audio/ogg",
+    "matroska,webm": "audio/webm",
+}
+_NOT_AUDIO = "The file is not audio we can decode. Upload WAV, MP3, FLAC, M4A, OGG, Opus or WebM."
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What probing found: container, codec, duration and the mimetype hosted APIs expect."""
+
+    container: str
+    codec: str
+    duration_seconds: float
+    sample_rate: int
+    channels: int
+
+    @property
+    def mimetype(self) -> str:
+        return _MIMETYPES.get(self.container, "application/octet-stream")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InvalidAudioError(_NOT_AUDIO) from exc
+
+
+def probe_audio(path: Path, *, decode: bool = True) -> AudioInfo:
+    """Check that `path` holds audio in an accepted container, and measure its duration.
+
+    The header alone can lie (a truncated MP3, a WAV header with no samples), so with `decode`
+    the file is decoded once and the duration is the count of decoded samples. Engines that
+    decode anyway (sphinx) pass `decode=False` and check the samples themselves; the duration is
+    then the header's estimate. Raises `InvalidAudioError` with a message for the user.
+    """
+    container = _open(path)
+    with container:
+        fmt = container.format.name
+        if fmt not in ACCEPTED_CONTAINERS:
+            raise InvalidAudioError(_NOT_AUDIO)
+        if not container.streams.audio:
+            raise InvalidAudioError(
+                "The file has no audio track. Upload a recording with sound "
+                "(WAV, MP3, FLAC, M4A, OGG, Opus or WebM)."
+            )
+        stream = container.streams.audio[0]
+        codec = stream.codec_context.name
+        rate = stream.codec_context.sample_rate or SAMPLE_RATE
+        channels = stream.codec_context.channels or 1
+        header_duration = _header_duration(container, stream)
+    if not decode:
+        return AudioInfo(fmt, codec, header_duration, rate, channels)
+    samples = sum(len(chunk) // 2 for chunk in iter_pcm(path))
+    duration = samples / SAMPLE_RATE
+    if duration <= 0:
+        raise InvalidAudioError(
+            "The audio has no samples (zero duration). Upload a recording that contains sound."
+        )
+    return AudioInfo(fmt, codec, duration, rate, channels)
+
+
+def _header_duration(container: av.container.InputContainer, stream: av.AudioStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return 0.0
+
+
+def iter_pcm(path: Path, chunk_seconds: float = 1.0) -> Iterator[bytes]:
+    """Yield 16 kHz mono s16le PCM in chunks of about `chunk_seconds`.
+
+    Corrupt data in the middle of a file ends the stream with `InvalidAudioError` only if nothing
+    decoded before it; a damaged tail after good audio is tolerated, as players do.
+    """
+    chunk_bytes = int(SAMPLE_RATE * chunk_seconds) * 2
+    container = _open(path)
+    produced = False
+    with container:
+        if not container.streams.audio:
+            raise InvalidAudioError(_NOT_AUDIO)
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        buffer = bytearray()
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    buffer += bytes(out.planes[0])[: out.samples * 2]
+                while len(buffer) >= chunk_bytes:
+                    produced = True
+                    yield bytes(buffer[:chunk_bytes])
+                    del buffer[:chunk_bytes]
+            for out in resampler.resample(None):
+                buffer += bytes(out.planes[0])[: out.samples * 2]
+        except (av.error.FFmpegError, ValueError) as exc:
+            if not produced and not buffer:
+                raise InvalidAudioError(_NOT_AUDIO) from exc
+        if buffer:
+            yield bytes(buffer)

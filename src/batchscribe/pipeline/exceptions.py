@@ -1,0 +1,39 @@
+"""Errors of the audio pipeline.
+
+    PipelineError
+    ├── InvalidAudioError          the upload is not decodable audio (HTTP 422)
+    ├── TranscriptionError         the engine failed on good audio (HTTP 503)
+    │   └── EngineUnavailableError the engine is down, misconfigured or overloaded (HTTP 503)
+    └── CleaningError              the cleaner failed; callers fall back to the raw text
+
+Every message is a sentence a user can act on; none contains transcript text or a secret.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every audio pipeline error."""
+
+
+class InvalidAudioError(PipelineError):
+    """The file could not be decoded as audio, is corrupt, or has no duration."""
+
+
+class TranscriptionError(PipelineError):
+    """The transcription engine failed on audio that decoded fine."""
+
+
+class EngineUnavailableError(TranscriptionError):
+    """The engine cannot take work now (not loaded, bad credentials, overloaded, hosted API down).
+
+    `retry_after` is a hint in seconds for the client, when one is known.
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CleaningError(PipelineError):
+    """The cleaner could not clean a transcript (or one chunk of it)."""

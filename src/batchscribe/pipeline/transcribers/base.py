@@ -1,0 +1,36 @@
+"""The transcription engine interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from batchscribe.pipeline.audio import AudioInfo
+from batchscribe.pipeline.types import Segment
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    """Speaker turns from an engine, and the duration it measured (None: use the probe's)."""
+
+    segments: list[Segment]
+    duration_seconds: float | None = None
+
+
+class Transcriber(Protocol):
+    """Turns an audio file that already passed `probe_audio` into speaker turns.
+
+    Implementations are synchronous and run inside a worker process, one call at a time; they
+    load their model in `__init__`. Speakers may be numbered in any way: the caller renumbers
+    them in order of first appearance. Raise `EngineUnavailableError` when the engine cannot
+    work (hosted API down, bad key), `TranscriptionError` for other engine failures.
+    """
+
+    name: str
+
+    #: True when the engine decodes every sample itself (and raises `InvalidAudioError` when
+    #: there are none), so the worker can skip the full decode in `probe_audio`.
+    decodes_locally: bool
+
+    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput: ...
