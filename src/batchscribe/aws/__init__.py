@@ -1,0 +1,1 @@
+"""AWS tooling: provisioning, flow verification, the local emulator and a reference consumer."""
