@@ -25,11 +25,25 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    """What an engine returns for one file."""
+    """The transcription of one file.
 
-    segments: list[Segment]
+    `utterances` are the engine's natural pieces in order (a VAD utterance for sphinx, a speaker
+    turn for diarizing engines), speakers already renumbered 0, 1, ... by first appearance.
+    `segments` merges adjacent pieces of one speaker into turns; `raw_text` is the contract's
+    `SPEAKER_<n>: text` form. Cleaners may use the utterance boundaries as sentence breaks.
+    """
+
+    utterances: list[Segment]
     duration_seconds: float
     engine: str
+
+    @classmethod
+    def from_engine(cls, pieces: list[Segment], duration_seconds: float, engine: str) -> Transcript:
+        return cls(renumber(pieces, merge=False), duration_seconds, engine)
+
+    @property
+    def segments(self) -> list[Segment]:
+        return renumber(self.utterances)
 
     @property
     def raw_text(self) -> str:
@@ -53,9 +67,10 @@ class CleaningResult:
         return out
 
 
-def renumber(segments: list[Segment]) -> list[Segment]:
-    """Renumber speakers 0, 1, ... in order of first appearance and merge adjacent same-speaker
-    turns, so the raw transcript follows the `SPEAKER_<n>` contract whatever the engine said."""
+def renumber(segments: list[Segment], *, merge: bool = True) -> list[Segment]:
+    """Renumber speakers 0, 1, ... in order of first appearance, normalise whitespace, drop
+    empty pieces and (with `merge`) join adjacent same-speaker pieces into one turn, so the raw
+    transcript follows the `SPEAKER_<n>` contract whatever numbering the engine used."""
     mapping: dict[int, int] = {}
     out: list[Segment] = []
     for seg in segments:
@@ -63,7 +78,7 @@ def renumber(segments: list[Segment]) -> list[Segment]:
         if not text:
             continue
         speaker = mapping.setdefault(seg.speaker, len(mapping))
-        if out and out[-1].speaker == speaker:
+        if merge and out and out[-1].speaker == speaker:
             out[-1] = Segment(speaker, f"{out[-1].text} {text}")
         else:
             out.append(Segment(speaker, text))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from batchscribe.pipeline.types import CleaningResult
+from batchscribe.pipeline.types import CleaningResult, Transcript
 
 
 class Cleaner(Protocol):
-    """Cleans a raw `SPEAKER_<n>: text` transcript, keeping labels and turn order.
+    """Cleans a transcript into `SPEAKER_<n>: text` lines, keeping labels and turn order.
+
+    It receives the whole `Transcript` so it can use utterance boundaries as sentence breaks;
+    text-based cleaners use `transcript.raw_text`.
 
     Runs in the server's event loop, so it must not block: CPU-light work or async I/O only.
     It never raises for a content problem: on failure it returns the raw text with
@@ -17,6 +20,6 @@ class Cleaner(Protocol):
 
     name: str
 
-    async def clean(self, raw_transcript: str) -> CleaningResult: ...
+    async def clean(self, transcript: Transcript) -> CleaningResult: ...
 
     async def aclose(self) -> None: ...
