@@ -1,0 +1,204 @@
+"""Browser tests: the real server in a subprocess, Debian's Chromium driven by Playwright.
+
+The browser is never downloaded: Playwright launches `/usr/bin/chromium` (installed by
+`make system-deps`). The server runs without AWS credentials, so every event ends `held`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Read at import time: the autouse hygiene fixture scrubs BATCHSCRIBE_* from each test's env.
+SKIP_BROWSER = os.environ.get("BATCHSCRIBE_SKIP_BROWSER") == "1"
+_SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
+SERVER_START_TIMEOUT_S = 120.0
+
+SPEECH_TEXT = (
+    "Hello everyone and thank you for joining the meeting today. "
+    "We will review the quarterly numbers and then plan the next release together."
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _server_env(tmp: Path) -> dict[str, str]:
+    """A clean environment: no AWS, no hosted engines, outbox in tmp, one worker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        {
+            "OUTBOX_PATH": str(tmp / "outbox.db"),
+            "WORKERS": "1",
+            "LOG_LEVEL": "INFO",
+            "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    for name in ("TRANSCRIBER", "CLEANER", "MAX_UPLOAD_MB", "PORT", "HOST", "EVENTBRIDGE_BUS_NAME"):
+        env.pop(name, None)
+    return env
+
+
+def _wait_ready(origin: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{origin}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"server not ready after {SERVER_START_TIMEOUT_S:.0f} s:\n{log.read_text()[-4000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def server_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m batchscribe serve` on a free loopback port; yields its origin."""
+    tmp = tmp_path_factory.mktemp("e2e-server")
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batchscribe",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=_server_env(tmp),
+            cwd=tmp,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_ready(origin, process, log)
+            yield origin
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few seconds of synthetic English speech (espeak-ng), 16-bit PCM WAV."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is missing: run `make system-deps`")
+    path = tmp_path_factory.mktemp("e2e-audio") / "meeting.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), SPEECH_TEXT], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if SKIP_BROWSER:
+        pytest.skip("BATCHSCRIBE_SKIP_BROWSER=1")
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make system-deps`")
+    with sync_playwright() as pw:
+        yield pw
+
+
+def launch(playwright: Playwright, extra_args: list[str] | None = None) -> Browser:
+    """Debian's Chromium, headless, with no background traffic of its own."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + (extra_args or [])
+    )
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = launch(playwright)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@dataclass
+class PageSession:
+    """A page plus every URL it requested, so tests can prove nothing left the origin."""
+
+    page: Page
+    origin: str
+    requested: list[str] = field(default_factory=list)
+
+    def assert_same_origin(self) -> None:
+        assert self.requested, "the page made no request at all"
+        foreign = [url for url in self.requested if not url.startswith(self.origin + "/")]
+        assert foreign == [], f"requests left the app's origin: {foreign}"
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def open_page(context: BrowserContext, origin: str) -> PageSession:
+    page = context.new_page()
+    session = PageSession(page=page, origin=origin)
+    page.on("request", lambda request: session.requested.append(request.url))
+    page.goto(origin + "/")
+    return session
+
+
+@pytest.fixture
+def desktop(browser: Browser, server_origin: str) -> Iterator[PageSession]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield open_page(context, server_origin)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def phone(browser: Browser, server_origin: str) -> Iterator[PageSession]:
+    context = browser.new_context(viewport={"width": 375, "height": 800}, device_scale_factor=2)
+    try:
+        yield open_page(context, server_origin)
+    finally:
+        context.close()
