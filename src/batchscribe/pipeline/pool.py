@@ -13,6 +13,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
@@ -49,11 +50,25 @@ def _init_worker(settings_json: str) -> None:
 
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level)
+    _exit_with_parent()
     try:
         _engine = build_transcriber(settings)
     except Exception as exc:  # reported through readiness and each request as 503
         _engine_error = f"{type(exc).__name__}: {exc}"
         logging.getLogger(__name__).exception("engine failed to load in worker")
+
+
+def _exit_with_parent() -> None:
+    """A worker whose server was SIGKILLed would wait for work forever; end it instead."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _warm(delay: float) -> tuple[int, str | None]:
