@@ -40,6 +40,4 @@ def not_uuid4_strings(draw: st.DrawFn) -> str:
 @st.composite
 def header_values(draw: st.DrawFn) -> str:
     """Acceptable identity header values: printable, non-blank, at most 256 characters."""
-    return draw(
-        st.text(PRINTABLE, min_size=1, max_size=256).filter(lambda s: s.strip() != "")
-    )
+    return draw(st.text(PRINTABLE, min_size=1, max_size=256).filter(lambda s: s.strip() != ""))

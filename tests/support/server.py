@@ -3,6 +3,7 @@ real process boundaries: SIGKILL, SIGTERM drains, /healthz under load, browser t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,8 +34,16 @@ class ServerProcess:
         env = {**os.environ, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "batchscribe", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "batchscribe",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -65,10 +74,8 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL the server and its worker processes at once, like a container being killed."""
         if self.proc and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=30)
 
     def terminate(self, timeout: float = 60.0) -> int:
