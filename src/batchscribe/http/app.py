@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -82,12 +83,13 @@ def create_app(
         app.state.transcription = TranscriptionService(pool, cleaner or build_cleaner(settings))
         app.state.events = events or build_events(settings)
         await pool.start()
-        app.state.events.start()
+        await anyio.to_thread.run_sync(app.state.events.start)
         try:
             yield
         finally:
             logger.info("stopping batchscribe")
-            app.state.events.stop()
+            # Blocks for up to SHUTDOWN_GRACE_SECONDS while the relay drains the outbox.
+            await anyio.to_thread.run_sync(app.state.events.stop)
             await app.state.transcription.cleaner.aclose()
             await pool.stop()
 
