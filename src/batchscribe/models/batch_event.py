@@ -52,7 +52,9 @@ def utc_now() -> datetime:
 
 def format_timestamp(value: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a `Z`, e.g. `2026-11-29T10:30:00.000Z`."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
 
 
 class EventData(BaseModel):

@@ -1,1 +1,1 @@
-"""HTTP routes: thin handlers that parse a request, call a service and map the result."""
+"""HTTP routes. Thin: parse, call a service, map the result."""
