@@ -6,20 +6,18 @@ The browser is never downloaded: Playwright launches `/usr/bin/chromium` (instal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.support.server import ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,82 +42,49 @@ SPEECH_TEXT = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _server_env(tmp: Path) -> dict[str, str]:
     """A clean environment: no AWS, no hosted engines, outbox in tmp, one worker."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    for name in ("TRANSCRIBER", "CLEANER", "MAX_UPLOAD_MB", "PORT", "HOST", "EVENTBRIDGE_BUS_NAME"):
+        env.pop(name, None)
     env.update(
         {
             "OUTBOX_PATH": str(tmp / "outbox.db"),
             "WORKERS": "1",
-            "LOG_LEVEL": "INFO",
             "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
-    for name in ("TRANSCRIBER", "CLEANER", "MAX_UPLOAD_MB", "PORT", "HOST", "EVENTBRIDGE_BUS_NAME"):
-        env.pop(name, None)
     return env
-
-
-def _wait_ready(origin: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{origin}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(
-        f"server not ready after {SERVER_START_TIMEOUT_S:.0f} s:\n{log.read_text()[-4000:]}"
-    )
 
 
 @pytest.fixture(scope="session")
 def server_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m batchscribe serve` on a free loopback port; yields its origin."""
     tmp = tmp_path_factory.mktemp("e2e-server")
-    port = _free_port()
-    origin = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "batchscribe",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=_server_env(tmp),
-            cwd=tmp,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_ready(origin, process, log)
-            yield origin
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    server = ServerProcess(env=_server_env(tmp), log_path=tmp / "server.log")
+    # ServerProcess overlays `env` on os.environ; scrubbed names must be absent, not inherited.
+    with _only_env(server.env):
+        server.start(timeout=SERVER_START_TIMEOUT_S)
+    try:
+        yield server.url
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.terminate(timeout=30)
+
+
+@contextlib.contextmanager
+def _only_env(env: dict[str, str]) -> Iterator[None]:
+    """Temporarily make `os.environ` exactly `env` (for a child process started inside)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,8 @@
   const MIB = 1024 * 1024;
   const maxUploadMb = Number.parseFloat(document.body.dataset.maxUploadMb || "");
   const FINAL_EVENT_STATES = new Set(["sent", "held", "failed", "too_large"]);
+  // States after which there is nothing to ask the server: no event was stored.
+  const UNTRACKED_EVENT_STATES = new Set(["disabled", "not_stored"]);
   // Event polling: start quickly, back off, give up after a bounded number of tries.
   const POLL_FIRST_DELAY_MS = 400;
   const POLL_MAX_DELAY_MS = 5000;
@@ -239,6 +241,13 @@
     const detail = (message ? `Server said: ${message}` : "") + ref;
     switch (status) {
       case 400:
+        if (code === "invalid_header") {
+          return {
+            title: "One of the optional fields was refused",
+            advice: "Check the tenant, user and account fields: at most 256 characters, no line breaks. Clear them to use the server's defaults.",
+            detail,
+          };
+        }
         return {
           title: "This file can't be used",
           advice: `Choose a non-empty audio file in one of these formats: ${ACCEPTED}.`,
@@ -265,12 +274,12 @@
         const wait = Number.isFinite(seconds) && seconds > 0
           ? `Wait about ${seconds} second${seconds === 1 ? "" : "s"}, then try again.`
           : "Wait a little, then try again.";
-        return {
-          title: "The server is busy",
-          advice: `It is transcribing other audio right now or its speech engine is not ready. ${wait}`,
-          detail,
-          retry: true,
+        const reasons = {
+          engine_unavailable: ["The speech engine is not available", "The server cannot transcribe right now."],
+          transcription_failed: ["Transcription failed on the server", "The speech engine stopped before finishing this file."],
         };
+        const [title, why] = reasons[code] || ["The server is busy", "It is transcribing other audio right now."];
+        return { title, advice: `${why} ${wait}`, detail, retry: true };
       }
       default:
         return {
@@ -479,7 +488,9 @@
     showEventState(initial, false);
     els.results.hidden = false;
     els.resultsHeading.focus({ preventScroll: false });
-    if (data.interaction_id) pollEvent(data.interaction_id, data.tenant_id || "");
+    if (data.interaction_id && !UNTRACKED_EVENT_STATES.has(initial.status)) {
+      pollEvent(data.interaction_id, data.tenant_id || "");
+    }
   }
 
   // ---------- event delivery ----------
@@ -492,18 +503,26 @@
     held: ["Held", "Kept on the server: publishing is off here (no AWS credentials). It is sent once AWS is configured and the outbox is replayed."],
     failed: ["Failed", "EventBridge refused the event."],
     too_large: ["Not sent: too large", "The event is over EventBridge's size limit, so it was not sent."],
-    not_recorded: ["Not recorded", "The server could not store the event; its operators have been alerted in the logs."],
+    not_stored: ["Not stored", "The server could not store the event; the failure is in its logs."],
+    disabled: ["Off", "Event publishing is not configured on this server."],
   };
 
   function eventExtra(ev) {
-    // Only failures carry a detail worth reading; "held" already explains itself.
-    if (ev.status !== "failed" && ev.status !== "too_large") return "";
-    const parts = [];
-    for (const key of ["reason", "error_code", "last_error", "error"]) {
-      const value = ev[key];
-      if (typeof value === "string" && value) parts.push(value);
+    const status = ev.status;
+    if (status === "sent" && typeof ev.event_id === "string" && ev.event_id) {
+      return ` Event ID ${ev.event_id}.`;
     }
-    return parts.length ? ` (${parts[0]})` : "";
+    if (status === "pending" && Number(ev.attempts) > 0) {
+      return ` Retrying: EventBridge has not accepted it yet (attempt ${Number(ev.attempts)}).`;
+    }
+    if (status === "too_large" && Number(ev.size_bytes) > 0) {
+      return ` Size ${formatBytes(Number(ev.size_bytes))}.`;
+    }
+    if (status === "failed" || status === "not_stored") {
+      const why = [ev.error_code, ev.error_message, ev.reason].filter((v) => typeof v === "string" && v);
+      if (why.length) return ` (${why.join(": ")})`;
+    }
+    return "";
   }
 
   function showEventState(ev, announce) {
