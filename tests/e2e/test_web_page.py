@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -63,6 +62,7 @@ def test_upload_shows_both_transcripts_and_event_reaches_final_state(
     expect(page.locator("#meta-duration")).to_have_text(re.compile(r"^\d+\.\d s$"))
     expect(page.locator("#meta-cleaning")).to_contain_text("Built-in rules")
     expect(page.locator("#file-summary")).to_contain_text("meeting.wav")
+    desktop.screenshot("desktop-result")
     # No AWS is configured for the test server, so the event is kept, not sent.
     assert _expect_final_event(desktop) == "held"
     expect(page.locator("#event-detail")).to_contain_text("publishing is off")
@@ -117,8 +117,8 @@ def test_recording_from_fake_microphone_is_transcribed(
 
         expect(page.locator("#file-summary")).to_contain_text(re.compile(r"recording\.(webm|ogg)"))
         _expect_result(session)
-        _expect_final_event(session)
         session.screenshot("desktop-recording-result")
+        _expect_final_event(session)
         session.assert_same_origin()
         context.close()
     finally:
@@ -133,6 +133,7 @@ def test_phone_width_has_no_sideways_scroll_and_stacks_transcripts(
     phone.screenshot("phone-start")
     _upload(phone, speech_wav)
     _expect_result(phone)
+    phone.screenshot("phone-result")
     _expect_final_event(phone)
     _no_sideways_scroll(phone)
     raw_box = page.locator("#raw-transcript").bounding_box()
@@ -189,19 +190,3 @@ def test_controls_are_keyboard_operable_with_visible_focus(desktop: PageSession)
             control,
         )
         assert (label or "").strip(), f"{control} has no accessible name"
-
-
-def test_page_forbids_third_party_content(server_origin: str) -> None:
-    with urllib.request.urlopen(server_origin + "/", timeout=10) as response:
-        csp = response.headers["Content-Security-Policy"]
-        body = response.read().decode()
-    assert "default-src 'self'" in csp
-    assert "__MAX_UPLOAD_MB__" not in body, "the upload limit was not written into the page"
-    assert not re.search(r"""(src|href)=["']https?://""", body), "the page links off-site"
-
-
-@pytest.mark.parametrize("asset", ["app.js", "styles.css", "favicon.svg"])
-def test_static_assets_are_served(server_origin: str, asset: str) -> None:
-    with urllib.request.urlopen(f"{server_origin}/static/{asset}", timeout=10) as response:
-        assert response.status == 200
-        assert len(response.read()) > 100

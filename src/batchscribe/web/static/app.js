@@ -327,8 +327,10 @@
     // Keep keyboard focus somewhere sensible when the control that started this gets disabled.
     const active = document.activeElement;
     if (!active || active === document.body || active.disabled || active.hidden) {
-      els.statusHeading.focus();
+      els.statusHeading.focus({ preventScroll: true });
     }
+    const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    els.statusCard.scrollIntoView({ block: "nearest", behavior: reduceMotion ? "auto" : "smooth" });
     setSpinner(true);
     setProgress(0);
     els.statusText.textContent = "Uploading…";
