@@ -77,7 +77,8 @@ def test_deepgram_words_become_one_labelled_line_per_turn(words: list[dict[str, 
         label = f"SPEAKER_{first_seen.setdefault(speaker, len(first_seen))}"
         assert line.startswith(f"{label}: ")
         text = line[len(label) + 2 :]
-        assert "  " not in text and text == text.strip()
+        assert "  " not in text
+        assert text == text.strip()
         assert text.split(" ") == shown
     every_word = [w for line in lines for w in line.split(" ")[1:]]
     assert every_word == [w.get("punctuated_word") or w["word"] for w in words]

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import pytest
@@ -25,9 +26,11 @@ def write_tone(path: Path, seconds: float = 1.0, fmt: str = "wav", rate: int = 1
     """Write a 440 Hz mono tone in `fmt` (wav, mp3 or flac) with PyAV."""
     container_format, codec = _CODECS[fmt]
     samples = int(seconds * rate)
-    wave = array.array("h", (int(math.sin(2 * math.pi * 440 * i / rate) * 8000) for i in range(samples)))
+    wave = array.array(
+        "h", (int(math.sin(2 * math.pi * 440 * i / rate) * 8000) for i in range(samples))
+    )
     with av.open(str(path), mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=rate)
+        stream = cast(av.AudioStream, container.add_stream(codec, rate=rate))
         stream.layout = "mono"
         frame_size = 1152
         for start in range(0, samples, frame_size):

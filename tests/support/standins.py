@@ -23,7 +23,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -67,7 +67,9 @@ class Reply:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, **headers: str) -> Reply:
-        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **headers})
+        return cls(
+            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **headers}
+        )
 
     @classmethod
     def raw(cls, text: str, status: int = 200, content_type: str = "application/json") -> Reply:
@@ -99,6 +101,9 @@ class StandIn:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        #: Seconds every unscripted reply waits before answering (to observe concurrency).
+        self.reply_delay = 0.0
+        #: The most requests that were being answered at the same moment.
         self.peak_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -129,7 +134,7 @@ class StandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> StandIn:
+    def start(self) -> Self:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -143,10 +148,7 @@ class StandIn:
 
             do_POST = do_GET
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="standin", daemon=True
@@ -162,11 +164,14 @@ class StandIn:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -186,6 +191,8 @@ class StandIn:
         try:
             if reply is None:
                 reply = self.default(request)
+                if self.reply_delay:
+                    self._stopping.wait(self.reply_delay)
             if reply.delay:
                 self._stopping.wait(reply.delay)
             handler.send_response(reply.status)
@@ -199,6 +206,16 @@ class StandIn:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Handler threads never block shutdown; clients that hang up are not an error."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def _read_body(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> bytes:
@@ -269,9 +286,13 @@ class DeepgramStandIn(StandIn):
 
     path = "/v1/listen"
 
-    def __init__(self, words: list[dict[str, Any]] | None = None, api_key: str = "dg-test-key") -> None:
+    def __init__(
+        self, words: list[dict[str, Any]] | None = None, api_key: str = "dg-test-key"
+    ) -> None:
         super().__init__()
-        self.words = words if words is not None else deepgram_words([(0, "Hello there."), (1, "Hi!")])
+        self.words = (
+            words if words is not None else deepgram_words([(0, "Hello there."), (1, "Hi!")])
+        )
         self.api_key = api_key
 
     @property
@@ -334,7 +355,9 @@ class OpenAIStandIn(StandIn):
     transcription_path = "/v1/audio/transcriptions"
     chat_path = "/v1/chat/completions"
 
-    def __init__(self, api_key: str = "sk-test-key", transcription_text: str = "Hello from the stand-in.") -> None:
+    def __init__(
+        self, api_key: str = "sk-test-key", transcription_text: str = "Hello from the stand-in."
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.transcription_text = transcription_text

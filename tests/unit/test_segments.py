@@ -1,4 +1,5 @@
-"""split_long_lines: long turns become labelled pieces of at most 500 words, cut at sentence ends."""
+"""split_long_lines: long turns become labelled pieces of at most 500 words, cut at
+sentence ends."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def test_turns_under_the_limit_are_returned_untouched() -> None:
     turns = [Segment(0, "Hello  there."), Segment(1, sentences(50, 10))]  # 500 words exactly
     out = split_long_lines(turns)
     assert out == turns
-    assert out[0] is turns[0] and out[1] is turns[1]
+    assert out[0] is turns[0]
+    assert out[1] is turns[1]
 
 
 def test_long_turn_is_cut_at_sentence_ends_into_pieces_of_at_most_500_words() -> None:
@@ -58,7 +60,10 @@ def test_each_piece_formats_as_a_line_with_its_label_and_turn_order_is_kept() ->
     turns = [Segment(0, sentences(70, 10)), Segment(1, "Short reply."), Segment(0, "Fine.")]
     lines = format_turns(split_long_lines(turns)).splitlines()
     assert [line.split(":")[0] for line in lines] == [
-        "SPEAKER_0", "SPEAKER_0", "SPEAKER_1", "SPEAKER_0",
+        "SPEAKER_0",
+        "SPEAKER_0",
+        "SPEAKER_1",
+        "SPEAKER_0",
     ]
     assert lines[2] == "SPEAKER_1: Short reply."
 

@@ -36,7 +36,7 @@ def backoff_delay(attempt: int, base_seconds: float, retry_after: int | None = N
     Exponential (`base`, `2 * base`, ...) with up to 25 % jitter so parallel clients spread
     out; a server's `Retry-After` is honoured when it asks for longer, up to a cap.
     """
-    delay = base_seconds * (2**attempt) * (1 + random.uniform(0, 0.25))
+    delay = base_seconds * (2.0**attempt) * (1 + random.uniform(0, 0.25))
     if retry_after is not None:
         delay = max(delay, float(retry_after))
     return min(delay, MAX_BACKOFF_SECONDS)

@@ -74,7 +74,9 @@ def split_long_lines(segments: list[Segment], max_words: int = DEFAULT_MAX_WORDS
         if len(words) <= max_words:
             out.append(segment)
             continue
-        out.extend(Segment(segment.speaker, " ".join(piece)) for piece in _split_words(words, max_words))
+        out.extend(
+            Segment(segment.speaker, " ".join(piece)) for piece in _split_words(words, max_words)
+        )
     return out
 
 

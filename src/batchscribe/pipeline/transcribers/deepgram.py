@@ -1,8 +1,9 @@
 """Deepgram's pre-recorded API with speaker diarization (`TRANSCRIBER=deepgram`).
 
-The file is streamed from disk to `POST {DEEPGRAM_BASE_URL}/v1/listen?diarize=true&smart_format=true`
-with its real mimetype, so a 100 MB upload never sits in memory. Deepgram answers one list of
-words, each with a speaker number; consecutive words of one speaker become one turn.
+The file is streamed from disk to
+`POST {DEEPGRAM_BASE_URL}/v1/listen?diarize=true&smart_format=true` with its real mimetype, so
+a 100 MB upload never sits in memory. Deepgram answers one list of words, each with a speaker
+number; consecutive words of one speaker become one turn.
 """
 
 from __future__ import annotations
@@ -145,7 +146,11 @@ class DeepgramTranscriber:
                 delay = backoff_delay(attempt - 1, self._backoff, retry_after)
                 log.warning(
                     "deepgram retry",
-                    extra={"attempt": attempt + 1, "problem": last_problem, "delay_s": round(delay, 3)},
+                    extra={
+                        "attempt": attempt + 1,
+                        "problem": last_problem,
+                        "delay_s": round(delay, 3),
+                    },
                 )
                 self._sleep(delay)
             retry_after = None
@@ -153,7 +158,11 @@ class DeepgramTranscriber:
                 # A file object is streamed by httpx in 64 KiB reads, with its Content-Length.
                 with path.open("rb") as body:
                     response = self._client.post(
-                        self._url, params=QUERY, headers=headers, content=body, timeout=self._timeout
+                        self._url,
+                        params=QUERY,
+                        headers=headers,
+                        content=body,
+                        timeout=self._timeout,
                     )
             except httpx.TimeoutException:
                 last_problem = "timeout"

@@ -68,7 +68,8 @@ class OpenAITranscriber:
     ) -> None:
         if settings.openai_api_key is None:
             raise EngineUnavailableError(
-                "OpenAI transcription is selected (TRANSCRIBER=openai) but OPENAI_API_KEY is not set."
+                "OpenAI transcription is selected (TRANSCRIBER=openai) "
+                "but OPENAI_API_KEY is not set."
             )
         self._model = settings.openai_transcribe_model
         self._timeout = settings.openai_timeout_seconds
@@ -108,7 +109,11 @@ class OpenAITranscriber:
                 delay = backoff_delay(attempt - 1, self._backoff, retry_after)
                 log.warning(
                     "openai transcription retry",
-                    extra={"attempt": attempt + 1, "problem": last_problem, "delay_s": round(delay, 3)},
+                    extra={
+                        "attempt": attempt + 1,
+                        "problem": last_problem,
+                        "delay_s": round(delay, 3),
+                    },
                 )
                 self._sleep(delay)
             retry_after = None
@@ -140,7 +145,7 @@ class OpenAITranscriber:
                     f"{exc.status_code}). Check OPENAI_TRANSCRIBE_MODEL and OPENAI_BASE_URL; "
                     "OpenAI accepts files up to 25 MB."
                 ) from exc
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
                 raise TranscriptionError(
                     "The transcription server answered in an unexpected format; try again later."
                 ) from exc
