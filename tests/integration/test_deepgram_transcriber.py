@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
 import pytest
 
 from batchscribe.config import Settings
+from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.transcribers import build_transcriber
@@ -169,3 +171,19 @@ def test_answer_that_is_not_json_is_a_transcription_error(
     deepgram_standin.queue(LISTEN, Reply.raw("<html>proxy error</html>", content_type="text/html"))
     with pytest.raises(TranscriptionError, match="JSON"):
         transcribe(make(deepgram_standin), tone_file)
+
+
+def test_logs_carry_counts_never_words_or_key(
+    deepgram_standin: DeepgramStandIn, tone_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deepgram_standin.words = deepgram_words([(0, "Zanzibarquux acquisition confirmed.")])
+    deepgram_standin.queue(LISTEN, Reply.error(503))
+    caplog.set_level(logging.DEBUG, logger="batchscribe")
+    assert "Zanzibarquux" in transcribe(make(deepgram_standin), tone_file)
+
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    assert any('"words": 3' in line for line in lines)
+    assert any("deepgram retry" in line for line in lines)
+    for line in lines:
+        assert "Zanzibarquux" not in line
+        assert deepgram_standin.api_key not in line

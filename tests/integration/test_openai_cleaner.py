@@ -276,3 +276,14 @@ def test_logs_carry_counts_never_text_or_key(
         assert "Zanzibarquux" not in line
         assert "Xylophonic" not in line
         assert openai_standin.api_key not in line
+
+
+def test_standin_reset_forgets_requests_and_scripted_failures(
+    openai_standin: OpenAIStandIn,
+) -> None:
+    clean(make(openai_standin), RAW)
+    openai_standin.queue(CHAT, *[Reply.error(500)] * 3)
+    openai_standin.reset()
+    assert openai_standin.requests == []
+    assert clean(make(openai_standin), RAW).text == CLEANED
+    assert len(openai_standin.requests) == 1

@@ -119,6 +119,14 @@ class StandIn:
         with self._lock:
             self._script.setdefault(path, deque()).extend(replies)
 
+    def reset(self) -> None:
+        """Forget recorded requests and queued replies (to share one stand-in between tests)."""
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
+            self.peak_in_flight = 0
+        self.reply_delay = 0.0
+
     def requests_to(self, path: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
