@@ -199,27 +199,28 @@ class EventFlowVerifier:
                     WaitTimeSeconds=wait,
                 )
                 result.polls += 1
-                release = []
+                own, release = None, []
                 for message in response.get("Messages", []):
-                    body = str(message.get("Body", ""))
-                    if self.interaction_id in body:
-                        self._take_own(url, message, body)
-                        result.exit_code, result.status = EXIT_OK, "ok"
-                        result.message = (
-                            f"test event {result.event_id} arrived in {self.target.queue_name} "
-                            "with a valid structure and was deleted"
-                        )
-                        return
                     message_id = str(message.get("MessageId"))
-                    if message_id in seen:
+                    if own is None and self.interaction_id in str(message.get("Body", "")):
+                        own = message
+                    elif message_id in seen:
                         hold = min(MAX_VISIBILITY, math.ceil(remaining) + self.visibility_timeout)
                         self._set_visibility(url, [message], hold)
                         held[message_id] = str(message["ReceiptHandle"])
                     else:
                         seen.add(message_id)
                         release.append(message)
-                self._set_visibility(url, release, 0)
+                self._set_visibility(url, release, 0)  # others' messages: back at once
                 result.other_messages_released = len(seen)
+                if own is not None:
+                    self._take_own(url, own, str(own.get("Body", "")))
+                    result.exit_code, result.status = EXIT_OK, "ok"
+                    result.message = (
+                        f"test event {result.event_id} arrived in {self.target.queue_name} "
+                        "with a valid structure and was deleted"
+                    )
+                    return
                 rest = self.poll_interval - (self._clock() - poll_started)
                 if rest > 0:
                     self._sleep(min(rest, max(0.0, deadline - self._clock())))
