@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 import pytest
+
+from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.aws.provision import AWSInfrastructureProvisioner
 from tests.aws_support import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
@@ -16,9 +19,6 @@ from tests.aws_support import (  # noqa: F401 - fixture
     restore_cli_logging,
     run_cli,
 )
-
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
 
 SOURCE = "com.yourapp.transcription"
 

@@ -6,6 +6,10 @@ import uuid
 from typing import Any
 
 import pytest
+
+from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.aws.provision import AWSInfrastructureProvisioner
+from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from tests.aws_support import (  # noqa: F401 - fixture
     QUEUE,
     clients,
@@ -14,10 +18,6 @@ from tests.aws_support import (  # noqa: F401 - fixture
     restore_cli_logging,
     run_cli,
 )
-
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
-from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 
 RAW = "SPEAKER_0: the quarterly numbers are confidential"
 CLEANED = "The quarterly numbers are confidential."

@@ -7,6 +7,12 @@ import uuid
 from typing import Any
 
 import pytest
+
+from batchscribe.aws.clients import AWSTarget
+from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.aws.provision import AWSInfrastructureProvisioner
+from batchscribe.aws.verify import EventFlowVerifier
+from batchscribe.config import Settings
 from tests.aws_support import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
@@ -17,12 +23,6 @@ from tests.aws_support import (  # noqa: F401 - fixture
     restore_cli_logging,
     run_cli,
 )
-
-from batchscribe.aws.clients import AWSTarget
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
-from batchscribe.aws.verify import EventFlowVerifier
-from batchscribe.config import Settings
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from tests.aws_support import restore_cli_logging, run_cli  # noqa: F401 - fixture
 
 from batchscribe.aws.emulator import free_port
 from batchscribe.aws.exceptions import LocalStackError
@@ -17,6 +16,7 @@ from batchscribe.aws.local_stack import (
 )
 from batchscribe.aws.verify import EventFlowVerifier
 from batchscribe.config import Settings
+from tests.aws_support import restore_cli_logging, run_cli  # noqa: F401 - fixture
 
 
 def test_start_local_aws_provisions_an_emulator_the_verifier_succeeds_against(

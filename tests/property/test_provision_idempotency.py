@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
-from tests.strategies_aws import deletion_plans
 
 from batchscribe.aws.clients import AWSTarget
 from batchscribe.aws.emulator import LocalAWSEmulator
 from batchscribe.aws.provision import AWSInfrastructureProvisioner
 from batchscribe.config import Settings
+from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
+from tests.strategies_aws import deletion_plans
 
 
 def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:
