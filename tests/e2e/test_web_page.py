@@ -63,6 +63,13 @@ def test_upload_shows_both_transcripts_and_event_reaches_final_state(
     expect(page.locator("#meta-cleaning")).to_contain_text("Built-in rules")
     expect(page.locator("#file-summary")).to_contain_text("meeting.wav")
     desktop.screenshot("desktop-result")
+
+    # Copy gives the API's text (SPEAKER_<n>: lines), not the styled labels.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=desktop.origin)
+    page.click("[data-copy=raw]")
+    expect(page.locator("[data-copy=raw]")).to_have_text("Copied")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert re.match(r"^SPEAKER_0: \S", copied), copied
     # No AWS is configured for the test server, so the event is kept, not sent.
     assert _expect_final_event(desktop) == "held"
     expect(page.locator("#event-detail")).to_contain_text("publishing is off")
