@@ -1,0 +1,1 @@
+"""Services called by the routes: transcription orchestration and event publishing."""
