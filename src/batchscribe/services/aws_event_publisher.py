@@ -68,7 +68,8 @@ def client_config(settings: Settings) -> Config:
         region_name=settings.aws_region,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"max_attempts": 1, "mode": "standard"},
+        # total_max_attempts counts the first try; botocore's max_attempts counts retries only.
+        retries={"total_max_attempts": 1, "mode": "standard"},
     )
 
 
