@@ -11,8 +11,11 @@ from batchscribe.models.request_context import RequestContext
 
 RETRYABLE_ENTRY_CODES = ("ThrottlingException", "InternalFailure")
 TERMINAL_ENTRY_CODES = (
-    "MalformedDetail", "AccessDeniedException", "NotAuthorizedForSourceException",
-    "InvalidArgument", "ValidationException",
+    "MalformedDetail",
+    "AccessDeniedException",
+    "NotAuthorizedForSourceException",
+    "InvalidArgument",
+    "ValidationException",
 )
 
 

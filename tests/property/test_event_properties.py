@@ -47,15 +47,23 @@ def test_any_valid_input_yields_a_complete_schema_valid_detail(
     context: RequestContext, texts: Transcripts
 ) -> None:
     event = BatchProcessingCompletedEvent(
-        interaction_id=context.interaction_id, tenant_id=context.tenant_id,
-        user_id=context.user_id, account_id=context.account_id,
+        interaction_id=context.interaction_id,
+        tenant_id=context.tenant_id,
+        user_id=context.user_id,
+        account_id=context.account_id,
         data=EventData(raw_transcript=texts.raw, cleaned_transcript=texts.cleaned),
     )
     detail = json.loads(event.detail_json())
     VALIDATOR.validate(detail)
     assert set(detail) == {
-        "version", "interaction_id", "tenant_id", "user_id", "account_id", "timestamp",
-        "status", "data",
+        "version",
+        "interaction_id",
+        "tenant_id",
+        "user_id",
+        "account_id",
+        "timestamp",
+        "status",
+        "data",
     }
     assert detail["interaction_id"] == context.interaction_id
     assert detail["data"] == {"raw_transcript": texts.raw, "cleaned_transcript": texts.cleaned}
@@ -68,7 +76,9 @@ def test_any_valid_input_yields_a_complete_schema_valid_detail(
 def test_a_tenant_that_is_not_uuid4_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="tenant_id"):
         BatchProcessingCompletedEvent(
-            interaction_id=str(uuid.uuid4()), tenant_id=bad, user_id="u",
+            interaction_id=str(uuid.uuid4()),
+            tenant_id=bad,
+            user_id="u",
             data=EventData(raw_transcript="", cleaned_transcript=""),
         )
 
@@ -85,14 +95,18 @@ def _not_uuid4(value: str) -> bool:
 OPTIONAL_VARS = {
     "AWS_REGION": ("aws_region", "us-east-1", st.sampled_from(["eu-west-1", "ap-south-1"])),
     "EVENTBRIDGE_BUS_NAME": ("eventbridge_bus_name", "default", st.sampled_from(["orders", "b-2"])),
-    "EVENT_SOURCE": ("event_source", "com.yourapp.transcription",
-                     st.sampled_from(["com.acme.audio", "x.y"])),
+    "EVENT_SOURCE": (
+        "event_source",
+        "com.yourapp.transcription",
+        st.sampled_from(["com.acme.audio", "x.y"]),
+    ),
     "EVENT_MAX_BYTES": ("event_max_bytes", 262144, st.integers(1, 1048576)),
 }
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(chosen=st.fixed_dictionaries({}, optional={k: v[2] for k, v in OPTIONAL_VARS.items()}))
 def test_missing_variables_fall_back_to_documented_defaults(
     chosen: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -115,7 +129,8 @@ def test_missing_variables_fall_back_to_documented_defaults(
         # Retries belong to the relay: one attempt per call, short timeouts.
         config = publisher.client.meta.config
         assert config.retries["total_max_attempts"] == 1
-        assert config.connect_timeout <= 5 and config.read_timeout <= 10
+        assert config.connect_timeout <= 5
+        assert config.read_timeout <= 10
     finally:
         publisher.client.close()
 
@@ -152,8 +167,10 @@ def captured_json_logs() -> Iterator[io.StringIO]:
 def _publisher_with_secret() -> tuple[AWSEventPublisher, Any]:
     settings = Settings(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=SECRET_KEY)
     client = boto3.client(
-        "events", region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=SECRET_KEY,
+        "events",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key=SECRET_KEY,
     )
     return AWSEventPublisher(client=client, settings=settings), client
 
@@ -180,8 +197,12 @@ def test_publish_logs_ids_and_lengths_never_text_or_secrets(
         publisher.log_startup()
         try:
             publisher.publish_batch_completed_event(
-                context.interaction_id, context.tenant_id, context.user_id, context.account_id,
-                texts.raw, texts.cleaned,
+                context.interaction_id,
+                context.tenant_id,
+                context.user_id,
+                context.account_id,
+                texts.raw,
+                texts.cleaned,
             )
         except PublishError:
             assert code is not None
@@ -208,8 +229,9 @@ def test_publish_logs_ids_and_lengths_never_text_or_secrets(
         assert "Traceback" in record["stack"]
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(context=contexts(), texts=transcripts(), code=st.none() | entry_error_codes())
 def test_outbox_path_logs_never_contain_text_or_secrets(
     context: RequestContext, texts: Transcripts, code: str | None, tmp_path: Path

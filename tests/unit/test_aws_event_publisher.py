@@ -31,8 +31,11 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 def _client(endpoint_url: str | None = None) -> Any:
     return boto3.client(
-        "events", region_name="us-east-1", endpoint_url=endpoint_url,
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="stub-secret",
+        "events",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="stub-secret",
     )
 
 
@@ -53,8 +56,11 @@ def stubbed() -> Iterator[tuple[AWSEventPublisher, Stubber, list[dict[str, Any]]
 
 def _publish(publisher: AWSEventPublisher, **overrides: Any) -> str:
     args: dict[str, Any] = {
-        "interaction_id": INTERACTION, "tenant_id": TENANT, "user_id": "user-7",
-        "account_id": "acct-1", "raw_transcript": "SPEAKER_0: um hello",
+        "interaction_id": INTERACTION,
+        "tenant_id": TENANT,
+        "user_id": "user-7",
+        "account_id": "acct-1",
+        "raw_transcript": "SPEAKER_0: um hello",
         "cleaned_transcript": "SPEAKER_0: Hello.",
     }
     args.update(overrides)
@@ -79,17 +85,27 @@ def test_sends_the_exact_putevents_entry(stubbed: Any) -> None:
     detail = json.loads(params["Entries"][0]["Detail"])
     assert TIMESTAMP.match(detail.pop("timestamp"))
     assert detail == {
-        "version": "1.0", "interaction_id": INTERACTION, "tenant_id": TENANT,
-        "user_id": "user-7", "account_id": "acct-1", "status": "completed",
-        "data": {"cleaned_transcript": "SPEAKER_0: Hello.", "raw_transcript": "SPEAKER_0: um hello"},
+        "version": "1.0",
+        "interaction_id": INTERACTION,
+        "tenant_id": TENANT,
+        "user_id": "user-7",
+        "account_id": "acct-1",
+        "status": "completed",
+        "data": {
+            "cleaned_transcript": "SPEAKER_0: Hello.",
+            "raw_transcript": "SPEAKER_0: um hello",
+        },
     }
     assert "Time" not in params["Entries"][0]
 
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [("InternalFailure", PublishTransientError), ("ThrottlingException", PublishTransientError),
-     ("AccessDeniedException", PublishRejectedError)],
+    [
+        ("InternalFailure", PublishTransientError),
+        ("ThrottlingException", PublishTransientError),
+        ("AccessDeniedException", PublishRejectedError),
+    ],
 )
 def test_partial_failure_raises_with_the_code_and_interaction_id(
     stubbed: Any, code: str, error: type[Exception]
@@ -107,11 +123,13 @@ def test_partial_failure_raises_with_the_code_and_interaction_id(
 
 @pytest.mark.parametrize(
     ("code", "status", "error"),
-    [("ThrottlingException", 400, PublishTransientError),
-     ("InternalException", 500, PublishTransientError),
-     ("ServiceUnavailableX", 503, PublishTransientError),
-     ("AccessDeniedException", 400, PublishRejectedError),
-     ("ResourceNotFoundException", 400, PublishRejectedError)],
+    [
+        ("ThrottlingException", 400, PublishTransientError),
+        ("InternalException", 500, PublishTransientError),
+        ("ServiceUnavailableX", 503, PublishTransientError),
+        ("AccessDeniedException", 400, PublishRejectedError),
+        ("ResourceNotFoundException", 400, PublishRejectedError),
+    ],
 )
 def test_client_errors_are_translated(
     stubbed: Any, code: str, status: int, error: type[Exception]
@@ -156,8 +174,9 @@ def test_no_credentials_disables_publishing() -> None:
 
 
 def test_no_credentials_error_from_botocore_is_translated() -> None:
-    client = boto3.client("events", region_name="us-east-1",
-                          endpoint_url=f"http://127.0.0.1:{free_port()}")
+    client = boto3.client(
+        "events", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}"
+    )
     publisher = AWSEventPublisher(client=client, settings=Settings())
     try:
         assert not publisher.enabled

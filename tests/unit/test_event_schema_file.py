@@ -18,8 +18,14 @@ def test_schema_file_matches_the_model() -> None:
 def test_every_published_field_is_required_for_consumers() -> None:
     schema = detail_json_schema()
     assert set(schema["required"]) == {
-        "version", "interaction_id", "tenant_id", "user_id", "account_id", "timestamp",
-        "status", "data",
+        "version",
+        "interaction_id",
+        "tenant_id",
+        "user_id",
+        "account_id",
+        "timestamp",
+        "status",
+        "data",
     }
     assert schema["properties"]["version"]["const"] == "1.0"
     assert schema["properties"]["timestamp"]["type"] == "string"

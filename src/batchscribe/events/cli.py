@@ -86,8 +86,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings | None = None) -> in
     print(f"oldest pending: {f'{age} s' if age is not None else '-'}")
     info = report["publisher"]
     state = info["state"] + (f" ({info['reason']})" if info["reason"] else "")
-    print(f"publisher: {state}; region {info['region']}, bus {info['bus_name']}, "
-          f"source {info['source']}")
+    print(
+        f"publisher: {state}; region {info['region']}, bus {info['bus_name']}, "
+        f"source {info['source']}"
+    )
     return 0
 
 
@@ -105,12 +107,16 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
         for row in rows:
             print(json.dumps(row.summary()))
         return 0
-    print(f"{'interaction_id':<36}  {'status':<9}  {'tries':>5}  {'code':<22}  "
-          f"{'raw':>7}  {'clean':>7}  created")
+    print(
+        f"{'interaction_id':<36}  {'status':<9}  {'tries':>5}  {'code':<22}  "
+        f"{'raw':>7}  {'clean':>7}  created"
+    )
     for row in rows:
-        print(f"{row.interaction_id:<36}  {row.status:<9}  {row.attempts:>5}  "
-              f"{(row.error_code or '-'):<22}  {row.raw_len:>7}  {row.cleaned_len:>7}  "
-              f"{_iso(row.created_at)}")
+        print(
+            f"{row.interaction_id:<36}  {row.status:<9}  {row.attempts:>5}  "
+            f"{(row.error_code or '-'):<22}  {row.raw_len:>7}  {row.cleaned_len:>7}  "
+            f"{_iso(row.created_at)}"
+        )
     if not rows:
         print("(no events)")
     return 0
@@ -129,9 +135,11 @@ def cmd_replay(
     settings = settings or get_settings()
     publisher = publisher or AWSEventPublisher(settings=settings)
     if not publisher.enabled:
-        print(f"error: publishing is disabled: {publisher.disabled_reason}. Configure AWS "
-              "credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role) and "
-              "run replay again.")
+        print(
+            f"error: publishing is disabled: {publisher.disabled_reason}. Configure AWS "
+            "credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role) and "
+            "run replay again."
+        )
         return 2
     try:
         outbox = _open(settings)
@@ -141,10 +149,10 @@ def cmd_replay(
     try:
         statuses = [HELD, FAILED] if args.include_failed else [HELD]
         ids = outbox.requeue(statuses)
-        print(f"replaying {len(ids)} events to bus {publisher.bus_name} "
-              f"in {publisher.region}")
+        print(f"replaying {len(ids)} events to bus {publisher.bus_name} in {publisher.region}")
         relay = OutboxRelay(
-            outbox, publisher,
+            outbox,
+            publisher,
             lease_seconds=settings.relay_lease_seconds,
             max_backoff_seconds=min(settings.relay_max_backoff_seconds, 5.0),
         )
@@ -162,6 +170,5 @@ def cmd_replay(
     if failed:
         print("see `batchscribe outbox list --status failed` for the error codes")
     if waiting:
-        print(f"pending events are sent by the running service or the next replay "
-              f"({PENDING})")
+        print(f"pending events are sent by the running service or the next replay ({PENDING})")
     return 0 if sent == len(ids) else 1

@@ -17,9 +17,7 @@ EVENTS_RECORDED = Counter(
     "Events written by the request path, by initial status (queued, held, too_large...).",
     ["status"],
 )
-PUBLISHES_OK = Counter(
-    "batchscribe_event_publishes_ok_total", "Events EventBridge accepted."
-)
+PUBLISHES_OK = Counter("batchscribe_event_publishes_ok_total", "Events EventBridge accepted.")
 PUBLISHES_FAILED = Counter(
     "batchscribe_event_publishes_failed_total",
     "Events that failed terminally (status failed), by AWS error code.",

@@ -155,7 +155,9 @@ class Outbox:
             raise OutboxError("The outbox is closed")
         # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE for writes).
         conn = sqlite3.connect(
-            self.path, timeout=self._busy_ms / 1000, isolation_level=None,
+            self.path,
+            timeout=self._busy_ms / 1000,
+            isolation_level=None,
             check_same_thread=False,
         )
         conn.row_factory = sqlite3.Row
@@ -223,8 +225,18 @@ class Outbox:
                 " cleaned_len, status, created_at, updated_at, next_attempt_at, error_code,"
                 " error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    interaction_id, tenant_id, json.dumps(entry, ensure_ascii=False), size_bytes,
-                    raw_len, cleaned_len, status, now, now, now, error_code, error_message,
+                    interaction_id,
+                    tenant_id,
+                    json.dumps(entry, ensure_ascii=False),
+                    size_bytes,
+                    raw_len,
+                    cleaned_len,
+                    status,
+                    now,
+                    now,
+                    now,
+                    error_code,
+                    error_message,
                 ),
             )
 
@@ -290,8 +302,15 @@ class Outbox:
                         " next_attempt_at = ?, updated_at = ?, lease_owner = NULL,"
                         " lease_expires_at = NULL"
                         " WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-                        (o.status, o.error_code, o.error_message, o.next_attempt_at, now,
-                         o.row_id, owner),
+                        (
+                            o.status,
+                            o.error_code,
+                            o.error_message,
+                            o.next_attempt_at,
+                            now,
+                            o.row_id,
+                            owner,
+                        ),
                     )
                 changed += cur.rowcount
         return changed

@@ -46,8 +46,8 @@ def backoff_delay(attempt: int, cap: float, base: float = BASE_BACKOFF_SECONDS) 
     Half the delay is fixed so it keeps growing; the other half is random so relays that failed
     together do not retry together.
     """
-    delay = min(cap, base * 2 ** min(max(attempt - 1, 0), 32))
-    return delay / 2 + random.uniform(0, delay / 2)
+    delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 32))
+    return float(delay / 2 + random.uniform(0, delay / 2))
 
 
 @dataclass
@@ -240,27 +240,53 @@ class OutboxRelay:
                 self._paused_until = time.monotonic() + pause
                 logger.warning(
                     "PutEvents failed for %d events with %s; retrying in %.1f s",
-                    len(rows), code, pause,
+                    len(rows),
+                    code,
+                    pause,
                     extra={"error_code": code, "retry_in_seconds": round(pause, 3)},
                 )
                 for row in rows:
                     outcomes.append(
-                        Outcome(row.id, PENDING, error_code=code, error_message=str(exc)[:500],
-                                next_attempt_at=now + pause)
+                        Outcome(
+                            row.id,
+                            PENDING,
+                            error_code=code,
+                            error_message=str(exc)[:500],
+                            next_attempt_at=now + pause,
+                        )
                     )
                     metrics.RELAY_RETRIES.labels(code=code).inc()
                 result.retried = len(rows)
-            else:
-                logger.error(
-                    "PutEvents refused %d events with %s: %s",
-                    len(rows), code, exc,
-                    exc_info=True,
-                    extra={"error_code": code,
-                           "interaction_ids": [row.interaction_id for row in rows]},
+            elif len(rows) > 1:
+                # A refused call may be the fault of one entry (a bus that does not exist, a
+                # bad field): send each alone so the others are not failed with it.
+                logger.warning(
+                    "PutEvents refused a batch of %d with %s; sending them one by one",
+                    len(rows),
+                    code,
+                    extra={"error_code": code},
                 )
                 for row in rows:
-                    outcomes.append(Outcome(row.id, FAILED, error_code=code,
-                                            error_message=str(exc)[:500]))
+                    step = self.send_batch([row])
+                    result.sent += step.sent
+                    result.failed += step.failed
+                    result.retried += step.retried
+                return result
+            else:
+                logger.exception(
+                    "PutEvents refused %d events with %s: %s",
+                    len(rows),
+                    code,
+                    exc,
+                    extra={
+                        "error_code": code,
+                        "interaction_ids": [row.interaction_id for row in rows],
+                    },
+                )
+                for row in rows:
+                    outcomes.append(
+                        Outcome(row.id, FAILED, error_code=code, error_message=str(exc)[:500])
+                    )
                     metrics.PUBLISHES_FAILED.labels(code=code).inc()
                 result.failed = len(rows)
             self.outbox.apply(self.owner, outcomes)
@@ -289,7 +315,8 @@ class OutboxRelay:
             metrics.PUBLISHES_OK.inc()
             result.sent += 1
             logger.info(
-                "Published BatchProcessingCompleted event %s", event_id,
+                "Published BatchProcessingCompleted event %s",
+                event_id,
                 extra={"event_id": event_id, **log_extra},
             )
             return Outcome(row.id, SENT, event_id=event_id)
@@ -300,15 +327,20 @@ class OutboxRelay:
             metrics.RELAY_RETRIES.labels(code=code).inc()
             result.retried += 1
             logger.warning(
-                "EventBridge answered %s for an event; retrying in %.1f s", code, delay,
+                "EventBridge answered %s for an event; retrying in %.1f s",
+                code,
+                delay,
                 extra={"error_code": code, **log_extra},
             )
-            return Outcome(row.id, PENDING, error_code=code, error_message=message,
-                           next_attempt_at=now + delay)
+            return Outcome(
+                row.id, PENDING, error_code=code, error_message=message, next_attempt_at=now + delay
+            )
         metrics.PUBLISHES_FAILED.labels(code=code).inc()
         result.failed += 1
         logger.error(
-            "EventBridge refused an event with %s: %s", code, message,
+            "EventBridge refused an event with %s: %s",
+            code,
+            message,
             extra={"error_code": code, **log_extra},
         )
         return Outcome(row.id, FAILED, error_code=code, error_message=message)

@@ -67,7 +67,8 @@ class EventsRuntime:
             if counts and (counts[PENDING] or counts["sending"] or counts[HELD]):
                 logger.info(
                     "Outbox has %d pending and %d held events from earlier runs",
-                    counts[PENDING] + counts["sending"], counts[HELD],
+                    counts[PENDING] + counts["sending"],
+                    counts[HELD],
                     extra={"outbox_counts": counts},
                 )
 
@@ -107,9 +108,7 @@ class EventsRuntime:
                 logger.exception("The event outbox cannot be opened; events are not stored")
                 return None
             self._outbox, self._outbox_error = outbox, None
-            metrics.bind_outbox(
-                lambda: self._pending_of(outbox), outbox.oldest_unsent_created_at
-            )
+            metrics.bind_outbox(lambda: self._pending_of(outbox), outbox.oldest_unsent_created_at)
             if self._started:
                 relay = OutboxRelay(
                     outbox,
@@ -164,22 +163,29 @@ class EventsRuntime:
         log_extra: dict[str, Any] = {"interaction_id": iid, **lengths}
         try:
             event = self.publisher.build_event(
-                iid, context.tenant_id, context.user_id, context.account_id,
-                raw_transcript, cleaned_transcript,
+                iid,
+                context.tenant_id,
+                context.user_id,
+                context.account_id,
+                raw_transcript,
+                cleaned_transcript,
             )
         except EventValidationError as exc:
-            logger.error(
-                "Event not stored: it does not match the model: %s", exc, extra=log_extra
-            )
+            logger.error("Event not stored: it does not match the model: %s", exc, extra=log_extra)
             metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
             return {"status": "not_stored", "reason": "invalid_event"}
         entry = self.publisher.build_entry(event)
         size = entry_size(entry)
         limit = self.publisher.max_bytes
         if size > limit:
-            status, result = TOO_LARGE, {
-                "status": "too_large", "size_bytes": size, "limit_bytes": limit,
-            }
+            status, result = (
+                TOO_LARGE,
+                {
+                    "status": "too_large",
+                    "size_bytes": size,
+                    "limit_bytes": limit,
+                },
+            )
         elif not self.publisher.enabled:
             status, result = HELD, {"status": "held", "reason": "publishing_disabled"}
         else:
@@ -190,10 +196,14 @@ class EventsRuntime:
             if outbox is None:
                 raise OutboxError(self._outbox_error or "the outbox is not open")
             outbox.insert(
-                interaction_id=iid, tenant_id=context.tenant_id, entry=entry,
-                size_bytes=size, status=status,
+                interaction_id=iid,
+                tenant_id=context.tenant_id,
+                entry=entry,
+                size_bytes=size,
+                status=status,
                 error_code="TooLarge" if status == TOO_LARGE else None,
-                **lengths,
+                raw_len=len(raw_transcript),
+                cleaned_len=len(cleaned_transcript),
             )
         except OutboxError:
             logger.exception(
@@ -212,13 +222,16 @@ class EventsRuntime:
         elif status == HELD:
             logger.warning(
                 "Event held: publishing is disabled (%s); run `batchscribe outbox replay` once "
-                "AWS is configured", self.publisher.disabled_reason,
+                "AWS is configured",
+                self.publisher.disabled_reason,
                 extra={**log_extra, "event_status": "held"},
             )
         else:
             logger.error(
                 "Event too large to publish (%d bytes, limit %d); recorded as too_large",
-                size, limit, extra={**log_extra, "event_status": "too_large"},
+                size,
+                limit,
+                extra={**log_extra, "event_status": "too_large"},
             )
         return result
 
@@ -242,8 +255,11 @@ class EventsRuntime:
         info = self.publisher.describe()
         return {
             "ok": writable,
-            "outbox": {"path": str(self.settings.outbox_path), "writable": writable,
-                       "error": error},
+            "outbox": {
+                "path": str(self.settings.outbox_path),
+                "writable": writable,
+                "error": error,
+            },
             "publisher": info["state"],
             "publisher_reason": info["reason"],
             "relay_running": self._relay is not None and self._relay.running,

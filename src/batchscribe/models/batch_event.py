@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 DETAIL_TYPE = "BatchProcessingCompleted"
 
 

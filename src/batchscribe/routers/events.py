@@ -36,10 +36,16 @@ def get_event_status(interaction_id: str, request: Request) -> Any:
     try:
         status = runtime.event_status(interaction_id[:64], context.tenant_id)
     except OutboxError:
-        return _error(503, "outbox_unavailable",
-                      "The event store cannot be read right now; try again shortly.")
+        return _error(
+            503,
+            "outbox_unavailable",
+            "The event store cannot be read right now; try again shortly.",
+        )
     if status is None:
-        return _error(404, "event_not_found",
-                      "No event with this interaction id for your tenant. Check the id and the "
-                      "X-Tenant-ID header you sent with the upload.")
+        return _error(
+            404,
+            "event_not_found",
+            "No event with this interaction id for your tenant. Check the id and the "
+            "X-Tenant-ID header you sent with the upload.",
+        )
     return status

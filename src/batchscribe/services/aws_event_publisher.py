@@ -22,10 +22,12 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 from pydantic import ValidationError
 
@@ -151,7 +153,10 @@ class AWSEventPublisher:
         info = self.describe()
         logger.info(
             "Event publisher configured: region=%s bus=%s source=%s state=%s",
-            info["region"], info["bus_name"], info["source"], info["state"],
+            info["region"],
+            info["bus_name"],
+            info["source"],
+            info["state"],
             extra={"publisher": info},
         )
         if not self.enabled:
@@ -296,10 +301,10 @@ class AWSEventPublisher:
                     code=code,
                 )
         except PublishError as exc:
-            logger.error(
+            logger.exception(
                 "Publishing BatchProcessingCompleted failed: %s: %s",
-                type(exc).__name__, exc,
-                exc_info=True,
+                type(exc).__name__,
+                exc,
                 extra={"interaction_id": interaction_id, "error_code": exc.code, **lengths},
             )
             raise
