@@ -14,8 +14,18 @@ from batchscribe.config import get_settings
 FIXTURES = Path(__file__).parent / "fixtures"
 _SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
 _SCRUBBED_NAMES = {
-    "TRANSCRIBER", "CLEANER", "OUTBOX_PATH", "MAX_UPLOAD_MB", "WORKERS", "MAX_QUEUED",
-    "EVENTBRIDGE_BUS_NAME", "EVENT_SOURCE", "EVENT_MAX_BYTES", "LOG_LEVEL", "PORT", "HOST",
+    "TRANSCRIBER",
+    "CLEANER",
+    "OUTBOX_PATH",
+    "MAX_UPLOAD_MB",
+    "WORKERS",
+    "MAX_QUEUED",
+    "EVENTBRIDGE_BUS_NAME",
+    "EVENT_SOURCE",
+    "EVENT_MAX_BYTES",
+    "LOG_LEVEL",
+    "PORT",
+    "HOST",
 }
 
 

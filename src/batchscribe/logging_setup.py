@@ -21,6 +21,10 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+# uvicorn adds an ANSI-coloured copy of its message; JSON readers do not want it.
+_DROPPED = frozenset({"color_message"})
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line."""
 
@@ -35,7 +39,7 @@ class JsonFormatter(logging.Formatter):
         if interaction_id:
             payload["interaction_id"] = interaction_id
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key not in payload:
+            if key not in _STANDARD_ATTRS and key not in payload and key not in _DROPPED:
                 payload[key] = value
         if record.exc_info:
             payload["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
@@ -54,7 +58,16 @@ def configure_logging(level: str = "INFO") -> None:
     handler._batchscribe = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "werkzeug"):
+    for noisy in (
+        "botocore",
+        "boto3",
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "openai",
+        "werkzeug",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn's access log would duplicate our request log line; keep its errors.
     logging.getLogger("uvicorn.access").disabled = True

@@ -20,7 +20,7 @@ from types import TracebackType
 # Credentials the emulator accepts; they are not secrets and never leave this machine.
 EMULATOR_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's well-known dummy key
+    "AWS_SECRET_ACCESS_KEY": "testing",
 }
 
 
@@ -87,8 +87,9 @@ class LocalAWSEmulator:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API)."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
+        url = f"{self.endpoint_url}/moto-api/reset"
+        request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - http to loopback
             pass
 
     def _is_listening(self) -> bool:
@@ -98,7 +99,8 @@ class LocalAWSEmulator:
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as response:
+            url = f"{self.endpoint_url}/moto-api/"
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False

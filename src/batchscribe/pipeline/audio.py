@@ -18,7 +18,9 @@ from batchscribe.pipeline.exceptions import InvalidAudioError
 
 SAMPLE_RATE = 16000
 # Containers FFmpeg reports for the formats we accept (WAV, MP3, FLAC, M4A, OGG, Opus, WebM).
-ACCEPTED_CONTAINERS = frozenset({"wav", "mp3", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "matroska,webm"})
+ACCEPTED_CONTAINERS = frozenset(
+    {"wav", "mp3", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "matroska,webm"}
+)
 _MIMETYPES = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",

@@ -3,7 +3,8 @@
     PipelineError
     ├── InvalidAudioError          the upload is not decodable audio (HTTP 422)
     ├── TranscriptionError         the engine failed on good audio (HTTP 503)
-    │   └── EngineUnavailableError the engine is down, misconfigured or overloaded (HTTP 503)
+    │   └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
+    │       └── OverloadedError    every worker busy and the wait queue full (HTTP 503)
     └── CleaningError              the cleaner failed; callers fall back to the raw text
 
 Every message is a sentence a user can act on; none contains transcript text or a secret.
@@ -33,6 +34,14 @@ class EngineUnavailableError(TranscriptionError):
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[EngineUnavailableError], tuple[str, int | None]]:
+        # Keep retry_after when the error crosses from a worker process.
+        return (type(self), (str(self), self.retry_after))
+
+
+class OverloadedError(EngineUnavailableError):
+    """No worker is free and the wait queue is full; the client should retry later."""
 
 
 class CleaningError(PipelineError):

@@ -1,1 +1,1 @@
-"""HTTP routes: thin functions that parse, call a service and map the result."""
+"""HTTP routes. Thin: parse, call a service, map the result."""

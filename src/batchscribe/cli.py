@@ -1,0 +1,64 @@
+"""The `batchscribe` command: serve, and the operations tools of the other components."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from batchscribe.config import get_settings
+    from batchscribe.http.app import create_app
+    from batchscribe.logging_setup import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # Lets in-flight requests finish, then the outbox drains within SHUTDOWN_GRACE_SECONDS.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchscribe",
+        description="Batch transcription service with durable EventBridge events.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PORT or 8000)")
+    serve.set_defaults(func=_serve)
+    # Subcommands of other components register themselves.
+    for module in ("batchscribe.events.cli", "batchscribe.aws.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:  # pragma: no cover - both ship with the product
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, dependencies, upload streaming, error mapping."""

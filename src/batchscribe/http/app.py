@@ -1,0 +1,127 @@
+"""The application factory: builds components from Settings and wires them into FastAPI."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from batchscribe import __version__
+from batchscribe.config import Settings, get_settings
+from batchscribe.http.errors import install_error_handlers
+from batchscribe.logging_setup import configure_logging
+from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
+from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
+from batchscribe.pipeline.pool import TranscriptionPool
+from batchscribe.routers import batch, health
+from batchscribe.services.events_port import DisabledEvents, EventRecorder
+from batchscribe.services.transcription import TranscriptionService
+
+logger = logging.getLogger(__name__)
+
+
+class RequestMetricsMiddleware:
+    """Counts requests and times them by route template (never by raw path: ids would explode
+    the label set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            REQUESTS.labels(path, str(status)).inc()
+            REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
+
+
+def build_events(settings: Settings) -> EventRecorder:
+    """The durable outbox runtime, or a stand-in when the events package is absent."""
+    try:
+        from batchscribe.events.runtime import EventsRuntime
+    except ImportError:  # pragma: no cover - the events package ships with the product
+        return DisabledEvents()
+    runtime: EventRecorder = EventsRuntime(settings)
+    return runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    events: EventRecorder | None = None,
+    cleaner: Cleaner | None = None,
+) -> FastAPI:
+    """Build the app. Tests inject `events` or `cleaner`; by default they come from Settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        logger.info(
+            "starting batchscribe", extra={"version": __version__, "config": settings.redacted()}
+        )
+        pool = TranscriptionPool(settings)
+        app.state.transcription = TranscriptionService(pool, cleaner or build_cleaner(settings))
+        app.state.events = events or build_events(settings)
+        await pool.start()
+        await anyio.to_thread.run_sync(app.state.events.start)
+        try:
+            yield
+        finally:
+            logger.info("stopping batchscribe")
+            # Blocks for up to SHUTDOWN_GRACE_SECONDS while the relay drains the outbox.
+            await anyio.to_thread.run_sync(app.state.events.stop)
+            await app.state.transcription.cleaner.aclose()
+            await pool.stop()
+
+    app = FastAPI(
+        title="batchscribe",
+        version=__version__,
+        description=(
+            "Batch transcription: upload recorded audio, get a raw speaker-labelled transcript "
+            "and a cleaned one; a BatchProcessingCompleted event goes to AWS EventBridge."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestMetricsMiddleware)
+    install_error_handlers(app)
+    app.include_router(batch.router)
+    app.include_router(health.router)
+    _include_optional_routers(app)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers owned by other components (events status, the web page)."""
+    try:
+        from batchscribe.routers import events as events_router
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.include_router(events_router.router)
+    try:
+        from batchscribe.routers import web
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        web.mount_web(app)

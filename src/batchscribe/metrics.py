@@ -1,0 +1,29 @@
+"""Prometheus metrics of the HTTP layer and the pipeline (events define their own)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "batchscribe_requests_total", "HTTP requests by route and status.", ["route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "batchscribe_request_duration_seconds",
+    "HTTP request duration by route.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+AUDIO_SECONDS = Counter(
+    "batchscribe_audio_seconds_total", "Seconds of audio transcribed, by engine.", ["engine"]
+)
+TRANSCRIPTIONS = Counter(
+    "batchscribe_transcriptions_total",
+    "Transcriptions by engine and outcome.",
+    ["engine", "outcome"],
+)
+CLEANINGS = Counter(
+    "batchscribe_cleanings_total",
+    "Cleanings by engine and whether they degraded.",
+    ["engine", "degraded"],
+)
+WORKERS_BUSY = Gauge("batchscribe_worker_slots_in_use", "Admitted requests (running or queued).")

@@ -1,0 +1,229 @@
+"""The HTTP contract of POST /batch/process against the real app, engine and worker pool:
+statuses, JSON error bodies, headers. Bad input is never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from batchscribe.config import Settings
+from batchscribe.http.app import create_app
+from batchscribe.models.request_context import RequestContext
+from batchscribe.utils.context_utils import is_uuid4
+from tests.support import bad_inputs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+LIMIT_MB = 1
+
+
+class RecordingEvents:
+    """An EventRecorder that keeps what it was given, to check the route's call."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[RequestContext, str, str]] = []
+
+    def record(self, context: RequestContext, raw: str, cleaned: str) -> dict[str, Any]:
+        self.recorded.append((context, raw, cleaned))
+        return {"status": "queued"}
+
+    def readiness(self) -> dict[str, Any]:
+        return {"ok": True, "publisher": "test"}
+
+    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
+        return None
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def events() -> RecordingEvents:
+    return RecordingEvents()
+
+
+@pytest.fixture(scope="module")
+def client(
+    tmp_path_factory: pytest.TempPathFactory, events: RecordingEvents
+) -> Iterator[TestClient]:
+    tmp = tmp_path_factory.mktemp("app")
+    settings = Settings(
+        workers=1,
+        max_queued=1,
+        max_upload_mb=LIMIT_MB,
+        outbox_path=tmp / "outbox.db",
+        upload_dir=tmp,
+    )
+    with TestClient(create_app(settings, events=events), raise_server_exceptions=False) as c:
+        yield c
+
+
+def speech(fmt: str = "wav") -> bytes:
+    return (FIXTURES / f"speech.{fmt}").read_bytes()
+
+
+def post(client: TestClient, name: str, data: bytes, **kwargs: Any) -> httpx.Response:
+    return client.post("/batch/process", files={"file": (name, data)}, **kwargs)
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["message"].endswith((".", ")")), "message must be a sentence"
+    assert "Traceback" not in response.text
+    if code:
+        assert body["error"]["code"] == code
+
+
+@pytest.mark.slow
+def test_speech_upload_returns_both_transcripts(
+    client: TestClient, events: RecordingEvents
+) -> None:
+    tenant = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
+    response = post(
+        client,
+        "speech.wav",
+        speech(),
+        headers={"X-Tenant-ID": tenant, "X-User-ID": "alice", "X-Account-ID": "acct-1"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["raw_transcript"].startswith("SPEAKER_0: ")
+    assert body["cleaned_transcript"].startswith("SPEAKER_0: ")
+    assert body["cleaned_transcript"][len("SPEAKER_0: ")].isupper()
+    assert body["cleaned_transcript"].rstrip()[-1] in ".?!"
+    assert (body["tenant_id"], body["user_id"], body["account_id"]) == (tenant, "alice", "acct-1")
+    assert is_uuid4(body["interaction_id"])
+    assert response.headers["X-Interaction-ID"] == body["interaction_id"]
+    assert body["duration_seconds"] > 1
+    assert body["event"] == {"status": "queued"}
+    assert body["cleaning"] == {"engine": "rules", "degraded": False, "reason": None}
+    context, raw, cleaned = events.recorded[-1]
+    assert context.interaction_id == body["interaction_id"]
+    assert (raw, cleaned) == (body["raw_transcript"], body["cleaned_transcript"])
+
+
+@pytest.mark.slow
+def test_format_is_decided_by_decoding_not_by_name(client: TestClient) -> None:
+    response = post(client, "voice-note.opus", speech("mp3"))
+    assert response.status_code == 200, response.text
+    assert response.json()["raw_transcript"].startswith("SPEAKER_0: ")
+
+
+@pytest.mark.slow
+def test_invalid_tenant_is_replaced_and_warned(client: TestClient) -> None:
+    response = post(client, "a.wav", bad_inputs.sine_wav(), headers={"X-Tenant-ID": "acme"})
+    assert response.status_code == 200, response.text
+    assert is_uuid4(response.json()["tenant_id"])
+    assert "X-Tenant-ID" in response.headers["X-Warning"]
+
+
+BAD_UPLOADS = {
+    "text renamed .wav": ("notes.wav", bad_inputs.text_bytes(), 422, "invalid_audio"),
+    "random bytes as .m4a": ("x.m4a", bad_inputs.random_bytes(), 422, "invalid_audio"),
+    "wav header, no samples": ("empty.wav", bad_inputs.wav_header_without_samples(), 422, None),
+    "wav header lying about length": ("lie.wav", bad_inputs.wav_with_lying_header(), 422, None),
+    "video-only file": ("clip.m4a", bad_inputs.video_only_mp4(), 422, "invalid_audio"),
+    "zero bytes": ("zero.wav", b"", 400, "empty_file"),
+    "unsupported extension": ("notes.txt", b"hello", 400, "unsupported_extension"),
+    "executable extension": ("run.exe", bad_inputs.sine_wav(), 400, "unsupported_extension"),
+    "over the size limit": (
+        "big.wav",
+        bad_inputs.oversized(LIMIT_MB * 1024 * 1024 + 1),
+        413,
+        "file_too_large",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS), ids=list(BAD_UPLOADS))
+def test_bad_upload_gets_its_error(client: TestClient, case: str) -> None:
+    name, data, status, code = BAD_UPLOADS[case]
+    response = post(client, name, data)
+    assert_error(response, status, code)
+    assert is_uuid4(response.headers["X-Interaction-ID"])
+
+
+@pytest.mark.slow
+def test_truncated_mp3_is_not_a_server_error(client: TestClient) -> None:
+    head = speech("mp3")[:200]
+    assert_error(post(client, "cut.mp3", head), 422, "invalid_audio")
+
+
+def test_wrong_form_field(client: TestClient) -> None:
+    response = client.post("/batch/process", files={"audio": ("a.wav", bad_inputs.sine_wav())})
+    assert_error(response, 400, "missing_file")
+
+
+def test_form_field_without_filename(client: TestClient) -> None:
+    response = client.post("/batch/process", data={"file": "not a file"})
+    assert_error(response, 400, "missing_file")
+
+
+def test_no_body(client: TestClient) -> None:
+    assert_error(client.post("/batch/process"), 400, "missing_file")
+
+
+def test_json_body(client: TestClient) -> None:
+    assert_error(client.post("/batch/process", json={"file": "x"}), 400, "missing_file")
+
+
+def test_truncated_multipart_body(client: TestClient) -> None:
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF'
+    response = client.post(
+        "/batch/process",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+    )
+    assert_error(response, 400, "malformed_body")
+
+
+def test_huge_other_field_is_refused(client: TestClient) -> None:
+    response = client.post(
+        "/batch/process",
+        data={"note": "x" * (100 * 1024)},
+        files={"file": ("a.wav", bad_inputs.sine_wav())},
+    )
+    assert_error(response, 400, "invalid_form")
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-User-ID", "u" * 10_000), ("X-Account-ID", "a" * 257), ("X-Tenant-ID", "t\x01")],
+)
+def test_bad_identity_headers(client: TestClient, header: str, value: str) -> None:
+    response = post(client, "a.wav", bad_inputs.sine_wav(), headers={header: value})
+    assert_error(response, 400, "invalid_header")
+    assert header in response.json()["error"]["message"]
+
+
+def test_header_bytes_that_are_not_utf8(client: TestClient) -> None:
+    response = post(client, "a.wav", bad_inputs.sine_wav(), headers={"X-User-ID": b"\xff\xfeus"})
+    assert_error(response, 400, "invalid_header")
+
+
+def test_wrong_method_and_unknown_path_are_json(client: TestClient) -> None:
+    assert_error(client.get("/batch/process"), 405, "method_not_allowed")
+    assert_error(client.get("/no/such/thing"), 404, "not_found")
+
+
+def test_health_ready_metrics_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["engine"]["ready"] is True
+    metrics = client.get("/metrics").text
+    assert "batchscribe_requests_total" in metrics
+    assert "batchscribe_audio_seconds_total" in metrics
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/batch/process"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,95 @@
+"""Request context extraction: the plan's fallback chain and header hygiene."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+from starlette.requests import Request
+
+from batchscribe.utils.context_utils import (
+    InvalidHeaderError,
+    get_request_context,
+    is_uuid4,
+    shorten,
+)
+
+
+def make_request(headers: dict[str, str] | None = None) -> Request:
+    raw = [(k.lower().encode("latin-1"), v.encode("utf-8")) for k, v in (headers or {}).items()]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+
+
+def test_headers_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = str(uuid.uuid4())
+    monkeypatch.setenv("MOCK_TENANT_ID", str(uuid.uuid4()))
+    monkeypatch.setenv("MOCK_USER_ID", "env-user")
+    ctx = get_request_context(
+        make_request({"X-Tenant-ID": tenant, "X-User-ID": "alice", "X-Account-ID": "acct-9"})
+    )
+    assert (ctx.tenant_id, ctx.user_id, ctx.account_id) == (tenant, "alice", "acct-9")
+    assert is_uuid4(ctx.interaction_id)
+
+
+def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = str(uuid.uuid4())
+    monkeypatch.setenv("MOCK_TENANT_ID", tenant)
+    monkeypatch.setenv("MOCK_USER_ID", "env-user")
+    ctx = get_request_context(make_request())
+    assert (ctx.tenant_id, ctx.user_id, ctx.account_id) == (tenant, "env-user", None)
+
+
+def test_defaults_without_headers_or_environment() -> None:
+    ctx = get_request_context(make_request())
+    assert is_uuid4(ctx.tenant_id)
+    assert ctx.user_id == "system"
+    assert ctx.account_id is None
+
+
+def test_invalid_tenant_is_replaced_warned_and_logged_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    request = make_request({"X-Tenant-ID": "tenant-\u202e" + "x" * 100})
+    with pytest.raises(InvalidHeaderError):
+        get_request_context(request)  # a format character is refused outright
+
+    request = make_request({"X-Tenant-ID": "acme-corp-" + "x" * 100})
+    with caplog.at_level(logging.WARNING):
+        ctx = get_request_context(request)
+    assert is_uuid4(ctx.tenant_id)
+    assert request.state.context_warnings
+    assert "X-Tenant-ID" in request.state.context_warnings[0]
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert len(warning.bad_value) <= 43  # type: ignore[attr-defined]
+    assert warning.interaction_id == ctx.interaction_id  # type: ignore[attr-defined]
+
+
+def test_identity_logged_once_with_interaction_id(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="batchscribe.utils.context_utils"):
+        ctx = get_request_context(make_request({"X-User-ID": "bob"}))
+    lines = [r for r in caplog.records if r.getMessage() == "request identity"]
+    assert len(lines) == 1
+    assert lines[0].interaction_id == ctx.interaction_id  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-User-ID", "a" * 257),
+        ("X-User-ID", "bob\r\nX-Admin: 1"),
+        ("X-Account-ID", "acct\x00"),
+        ("X-Tenant-ID", "t" * 300),
+    ],
+)
+def test_oversized_or_control_character_headers_are_refused(header: str, value: str) -> None:
+    request = make_request({header: value})
+    with pytest.raises(InvalidHeaderError) as info:
+        get_request_context(request)
+    assert header in str(info.value)
+    assert request.state.interaction_id  # still identifiable in the error response
+
+
+def test_shorten_escapes_and_bounds() -> None:
+    assert shorten("a\nb") == "a\\nb"
+    assert shorten("x" * 100, 10) == "x" * 10 + "..."
