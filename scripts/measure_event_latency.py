@@ -24,12 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from tests.support.aws import route_events_to_queue  # noqa: E402
+
 from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator  # noqa: E402
 from batchscribe.config import Settings  # noqa: E402
 from batchscribe.events.outbox import SENT  # noqa: E402
 from batchscribe.events.runtime import EventsRuntime  # noqa: E402
 from batchscribe.models.request_context import RequestContext  # noqa: E402
-from tests.support.aws import route_events_to_queue  # noqa: E402
 
 RAW = "SPEAKER_0: " + "so um the quarterly numbers look good " * 40
 CLEANED = "SPEAKER_0: " + "The quarterly numbers look good. " * 40
@@ -42,9 +43,13 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(values: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values]
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 3),
-            "p95_ms": round(pct(ms, 0.95), 3), "p99_ms": round(pct(ms, 0.99), 3),
-            "max_ms": round(max(ms), 3)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 3),
+        "p95_ms": round(pct(ms, 0.95), 3),
+        "p99_ms": round(pct(ms, 0.99), 3),
+        "max_ms": round(max(ms), 3),
+    }
 
 
 def main() -> int:
@@ -57,8 +62,11 @@ def main() -> int:
     with LocalAWSEmulator() as emulator, tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         source = f"measure.{uuid.uuid4().hex[:8]}"
         route = route_events_to_queue(emulator.endpoint_url, source)
-        settings = Settings(outbox_path=Path(tmp) / "outbox.db", event_source=source,
-                            aws_endpoint_url=emulator.endpoint_url)
+        settings = Settings(
+            outbox_path=Path(tmp) / "outbox.db",
+            event_source=source,
+            aws_endpoint_url=emulator.endpoint_url,
+        )
         runtime = EventsRuntime(settings)
         runtime.start()
         tenant = str(uuid.uuid4())
@@ -81,20 +89,28 @@ def main() -> int:
             while (row := outbox.get(ctx.interaction_id)) is None or row.status != SENT:
                 time.sleep(0.0005)
             to_sent.append(time.perf_counter() - start)
-            while not route.sqs.receive_message(
-                QueueUrl=route.queue_url, WaitTimeSeconds=0, MaxNumberOfMessages=1
-            ).get("Messages") and time.perf_counter() - start < 10:
+            while (
+                not route.sqs.receive_message(
+                    QueueUrl=route.queue_url, WaitTimeSeconds=0, MaxNumberOfMessages=1
+                ).get("Messages")
+                and time.perf_counter() - start < 10
+            ):
                 pass
             to_queue.append(time.perf_counter() - start)
             route.receive_details(1, timeout=0)  # (already received; visibility hides it)
         runtime.stop()
         runtime.publisher.client.close()
         route.close()
-    print(json.dumps({
-        "record_cost": summary(costs),
-        "record_to_sent": summary(to_sent),
-        "record_to_sqs_receive": summary(to_queue),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "record_cost": summary(costs),
+                "record_to_sent": summary(to_sent),
+                "record_to_sqs_receive": summary(to_queue),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
