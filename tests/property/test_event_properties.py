@@ -261,3 +261,9 @@ def test_outbox_path_logs_never_contain_text_or_secrets(
     mine = [json.loads(x) for x in output.splitlines() if context.interaction_id in x]
     assert len(mine) >= 2  # queued, then published / retried / refused
     assert all(r["raw_len"] == len(texts.raw) for r in mine)
+    if code is None:
+        (published,) = [r for r in mine if r.get("event_id") == "evt-9"]
+        assert published["level"] == "INFO"
+        assert published["source"] == "com.yourapp.transcription"
+        assert published["detail_type"] == "BatchProcessingCompleted"
+        assert published["timestamp"].endswith("Z")

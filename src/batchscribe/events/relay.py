@@ -16,6 +16,7 @@ draining on shutdown) regardless of what the event loop is doing.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -48,6 +49,15 @@ def backoff_delay(attempt: int, cap: float, base: float = BASE_BACKOFF_SECONDS) 
     """
     delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 32))
     return float(delay / 2 + random.uniform(0, delay / 2))
+
+
+def _detail_timestamp(row: OutboxRow) -> str | None:
+    """The event's own `timestamp` (for the success log line), if the detail has one."""
+    try:
+        value = json.loads(row.entry.get("Detail") or "{}").get("timestamp")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value is not None else None
 
 
 @dataclass
@@ -317,7 +327,7 @@ class OutboxRelay:
             logger.info(
                 "Published BatchProcessingCompleted event %s",
                 event_id,
-                extra={"event_id": event_id, **log_extra},
+                extra={"event_id": event_id, "timestamp": _detail_timestamp(row), **log_extra},
             )
             return Outcome(row.id, SENT, event_id=event_id)
         code = code or "Unknown"
