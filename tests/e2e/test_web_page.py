@@ -74,6 +74,7 @@ def test_upload_shows_both_transcripts_and_event_reaches_final_state(
     assert _expect_final_event(desktop) == "held"
     expect(page.locator("#event-detail")).to_contain_text("publishing is off")
     desktop.screenshot("desktop-result")
+    desktop.screenshot("desktop-result")
     desktop.assert_same_origin()
 
 
@@ -126,6 +127,7 @@ def test_recording_from_fake_microphone_is_transcribed(
         _expect_result(session)
         session.screenshot("desktop-recording-result")
         _expect_final_event(session)
+        session.screenshot("desktop-recording-result")
         session.assert_same_origin()
         context.close()
     finally:
@@ -142,6 +144,7 @@ def test_phone_width_has_no_sideways_scroll_and_stacks_transcripts(
     _expect_result(phone)
     phone.screenshot("phone-result")
     _expect_final_event(phone)
+    phone.screenshot("phone-result")
     _no_sideways_scroll(phone)
     raw_box = page.locator("#raw-transcript").bounding_box()
     cleaned_box = page.locator("#cleaned-transcript").bounding_box()
