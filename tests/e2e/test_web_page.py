@@ -74,7 +74,6 @@ def test_upload_shows_both_transcripts_and_event_reaches_final_state(
     assert _expect_final_event(desktop) == "held"
     expect(page.locator("#event-detail")).to_contain_text("publishing is off")
     desktop.screenshot("desktop-result")
-    desktop.screenshot("desktop-result")
     desktop.assert_same_origin()
 
 
@@ -151,7 +150,6 @@ def test_phone_width_has_no_sideways_scroll_and_stacks_transcripts(
     assert raw_box is not None
     assert cleaned_box is not None
     assert cleaned_box["y"] > raw_box["y"] + raw_box["height"] / 2, "transcripts are not stacked"
-    phone.screenshot("phone-result")
     phone.assert_same_origin()
 
 
