@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -96,6 +97,30 @@ def test_text_file_named_wav_shows_error_and_page_stays_usable(
     _upload(desktop, speech_wav)
     _expect_result(desktop)
     expect(error).to_be_hidden()
+    desktop.assert_same_origin()
+
+
+def test_dropping_a_file_on_the_drop_zone_uploads_it(
+    desktop: PageSession, speech_wav: Path
+) -> None:
+    page = desktop.page
+    payload = base64.b64encode(speech_wav.read_bytes()).decode()
+    page.evaluate(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "dropped.wav", { type: "audio/wav" }));
+            const zone = document.getElementById("dropzone");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true,
+                                                         cancelable: true }));
+            }
+        }""",
+        payload,
+    )
+    expect(page.locator("#file-summary")).to_contain_text("dropped.wav")
+    _expect_result(desktop)
+    expect(page.locator("#dropzone")).not_to_have_class(re.compile("is-dragover"))
     desktop.assert_same_origin()
 
 
