@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.conftest import FIXTURES
 from tests.support.server import ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,11 +34,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SKIP_BROWSER = os.environ.get("BATCHSCRIBE_SKIP_BROWSER") == "1"
 _SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
 SERVER_START_TIMEOUT_S = 120.0
-
-SPEECH_TEXT = (
-    "Hello everyone and thank you for joining the meeting today. "
-    "We will review the quarterly numbers and then plan the next release together."
-)
 
 
 def _server_env(tmp: Path) -> dict[str, str]:
@@ -88,12 +82,18 @@ def _only_env(env: dict[str, str]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A few seconds of synthetic English speech (espeak-ng), 16-bit PCM WAV."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: run `make system-deps`")
-    path = tmp_path_factory.mktemp("e2e-audio") / "meeting.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), SPEECH_TEXT], check=True)
+def speech_wav() -> Path:
+    """Two and a half seconds of read English speech: short keeps each upload quick."""
+    path = FIXTURES / "speech_short.wav"
+    assert path.exists(), f"missing speech fixture {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def microphone_wav() -> Path:
+    """Twenty seconds of read English speech that the fake microphone plays in a loop."""
+    path = FIXTURES / "speech.wav"
+    assert path.exists(), f"missing speech fixture {path}"
     return path
 
 

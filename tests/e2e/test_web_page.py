@@ -62,7 +62,7 @@ def test_upload_shows_both_transcripts_and_event_reaches_final_state(
     _expect_result(desktop)
     expect(page.locator("#meta-duration")).to_have_text(re.compile(r"^\d+\.\d s$"))
     expect(page.locator("#meta-cleaning")).to_contain_text("Built-in rules")
-    expect(page.locator("#file-summary")).to_contain_text("meeting.wav")
+    expect(page.locator("#file-summary")).to_contain_text("speech_short.wav")
     desktop.screenshot("desktop-result")
 
     # Copy gives the API's text (SPEAKER_<n>: lines), not the styled labels.
@@ -125,14 +125,14 @@ def test_dropping_a_file_on_the_drop_zone_uploads_it(
 
 
 def test_recording_from_fake_microphone_is_transcribed(
-    playwright: Playwright, server_origin: str, speech_wav: Path
+    playwright: Playwright, server_origin: str, microphone_wav: Path
 ) -> None:
     browser = launch(
         playwright,
         [
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={speech_wav}",
+            f"--use-file-for-fake-audio-capture={microphone_wav}",
         ],
     )
     try:
