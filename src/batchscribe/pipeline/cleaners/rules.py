@@ -133,7 +133,8 @@ def _capitalise(tokens: list[str]) -> list[str]:
             if letters and all(ch.islower() for ch in letters):
                 pos = next(i for i, ch in enumerate(tok) if ch.isalpha())
                 upper = tok[pos].upper()
-                if len(upper) == 1:  # not "ß" -> "SS": never a new letter
+                # Not "ß" -> "SS" nor micro sign -> Greek capital: the word must stay the same.
+                if len(upper) == 1 and upper.lower() == tok[pos]:
                     tok = tok[:pos] + upper + tok[pos + 1 :]
         out.append(tok)
     return out
