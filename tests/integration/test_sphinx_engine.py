@@ -18,6 +18,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from batchscribe.pipeline.audio import SAMPLE_RATE, iter_pcm, probe_audio
+from batchscribe.pipeline.cleaners.rules import RulesCleaner
+from batchscribe.pipeline.exceptions import InvalidAudioError, TranscriptionError
+from batchscribe.pipeline.transcribers import build_transcriber
+from batchscribe.pipeline.transcribers.sphinx import SphinxTranscriber
+from batchscribe.pipeline.types import Transcript
 from tests.support.audio import (
     BAD_INPUTS,
     SPEECH_FORMATS,
@@ -27,13 +34,6 @@ from tests.support.audio import (
     speech_fixture,
     word_error_rate,
 )
-
-from batchscribe.pipeline.audio import SAMPLE_RATE, iter_pcm, probe_audio
-from batchscribe.pipeline.cleaners.rules import RulesCleaner
-from batchscribe.pipeline.exceptions import InvalidAudioError, TranscriptionError
-from batchscribe.pipeline.transcribers import build_transcriber
-from batchscribe.pipeline.transcribers.sphinx import SphinxTranscriber
-from batchscribe.pipeline.types import Transcript
 
 MAX_WER = 0.75
 #: Words recognised in every format: from the first, second and third sentences.
