@@ -53,7 +53,7 @@ def _server_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m batchscribe serve` on a free loopback port; yields its origin."""
     tmp = tmp_path_factory.mktemp("e2e-server")
@@ -81,7 +81,7 @@ def _only_env(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def speech_wav() -> Path:
     """Two and a half seconds of read English speech: short keeps each upload quick."""
     path = FIXTURES / "speech_short.wav"
@@ -89,7 +89,7 @@ def speech_wav() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def microphone_wav() -> Path:
     """Twenty seconds of read English speech that the fake microphone plays in a loop."""
     path = FIXTURES / "speech.wav"
@@ -97,8 +97,10 @@ def microphone_wav() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Module scope, not session: the sync API keeps an event loop running in the main thread
+    # until it stops, which would break every later test that calls asyncio.run().
     if SKIP_BROWSER:
         pytest.skip("BATCHSCRIBE_SKIP_BROWSER=1")
     if not CHROMIUM.exists():
@@ -114,7 +116,7 @@ def launch(playwright: Playwright, extra_args: list[str] | None = None) -> Brows
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = launch(playwright)
     try:
