@@ -6,8 +6,12 @@ these helpers decide how long to wait between attempts.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 1.0
@@ -40,3 +44,52 @@ def backoff_delay(attempt: int, base_seconds: float, retry_after: int | None = N
     if retry_after is not None:
         delay = max(delay, float(retry_after))
     return min(delay, MAX_BACKOFF_SECONDS)
+
+
+class RetryableProblem(Exception):
+    """Raised by one attempt to ask `call_with_retries` for another try.
+
+    `problem` is a short description for the log and the final error (`HTTP 503`, `timeout`);
+    `retry_after` is the server's `Retry-After` in seconds, when it sent one.
+    """
+
+    def __init__(self, problem: str, retry_after: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retry_after = retry_after
+
+
+def call_with_retries(
+    attempt: Callable[[], _T],
+    *,
+    retries: int,
+    backoff_seconds: float,
+    sleep: Callable[[float], None],
+    logger: logging.Logger,
+    retry_message: str,
+    exhausted: Callable[[str, int, int | None], Exception],
+) -> _T:
+    """Run `attempt` up to `retries + 1` times, waiting `backoff_delay` between tries.
+
+    `attempt` raises `RetryableProblem` for a failure worth another try (overload, network);
+    any other exception ends the loop at once. Each retry is logged as a warning under
+    `retry_message` with the attempt number, the previous problem and the delay. When every
+    attempt failed, `exhausted(last_problem, attempts, retry_after)` builds the error raised.
+    One engine's loop, shared so each engine only says what one attempt is.
+    """
+    attempts = retries + 1
+    last_problem = ""
+    retry_after: int | None = None
+    for number in range(attempts):
+        if number:
+            delay = backoff_delay(number - 1, backoff_seconds, retry_after)
+            logger.warning(
+                retry_message,
+                extra={"attempt": number + 1, "problem": last_problem, "delay_s": round(delay, 3)},
+            )
+            sleep(delay)
+        try:
+            return attempt()
+        except RetryableProblem as problem:
+            last_problem, retry_after = problem.problem, problem.retry_after
+    raise exhausted(last_problem, attempts, retry_after)

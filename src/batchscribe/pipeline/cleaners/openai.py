@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import openai
 
 from batchscribe.config import Settings
+from batchscribe.pipeline.openai_client import openai_client_options
 from batchscribe.pipeline.retry import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_RETRIES,
@@ -155,14 +156,7 @@ class OpenAICleaner:
         self._concurrency = settings.openai_max_concurrency
         self._owns_client = client is None
         self._client = (
-            client
-            if client is not None
-            else openai.AsyncOpenAI(
-                api_key=key.get_secret_value() if key is not None else None,
-                base_url=settings.openai_base_url,
-                timeout=self._timeout,
-                max_retries=0,
-            )
+            client if client is not None else openai.AsyncOpenAI(**openai_client_options(settings))
         )
         self._retries = retries
         self._backoff = backoff_seconds

@@ -22,7 +22,8 @@ from batchscribe.pipeline.exceptions import EngineUnavailableError, Transcriptio
 from batchscribe.pipeline.retry import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_RETRIES,
-    backoff_delay,
+    RetryableProblem,
+    call_with_retries,
     parse_retry_after,
 )
 from batchscribe.pipeline.transcribers.base import EngineOutput
@@ -138,62 +139,53 @@ class DeepgramTranscriber:
             "Content-Type": info.mimetype,
             "Accept": "application/json",
         }
-        attempts = self._retries + 1
-        last_problem = ""
-        retry_after: int | None = None
-        for attempt in range(attempts):
-            if attempt:
-                delay = backoff_delay(attempt - 1, self._backoff, retry_after)
-                log.warning(
-                    "deepgram retry",
-                    extra={
-                        "attempt": attempt + 1,
-                        "problem": last_problem,
-                        "delay_s": round(delay, 3),
-                    },
-                )
-                self._sleep(delay)
-            retry_after = None
-            try:
-                # A file object is streamed by httpx in 64 KiB reads, with its Content-Length.
-                with path.open("rb") as body:
-                    response = self._client.post(
-                        self._url,
-                        params=QUERY,
-                        headers=headers,
-                        content=body,
-                        timeout=self._timeout,
-                    )
-            except httpx.TimeoutException:
-                last_problem = "timeout"
-                continue
-            except httpx.TransportError as exc:
-                last_problem = f"connection error ({type(exc).__name__})"
-                continue
-            status = response.status_code
-            if status in (401, 403):
-                raise EngineUnavailableError(
-                    f"Deepgram refused the API key (HTTP {status}). Check DEEPGRAM_API_KEY."
-                )
-            if status == 429 or status >= 500:
-                last_problem = f"HTTP {status}"
-                retry_after = parse_retry_after(response.headers)
-                continue
-            if status >= 400:
-                detail = _error_detail(response)
-                raise TranscriptionError(
-                    f"Deepgram could not transcribe this file (HTTP {status}"
-                    + (f": {detail}" if detail else "")
-                    + "). Check that the recording plays, or try another format."
-                )
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise TranscriptionError(
-                    "Deepgram answered with something other than its JSON format; try again later."
-                ) from exc
-        raise EngineUnavailableError(
-            f"Deepgram is unavailable or overloaded ({last_problem} after {attempts} attempts). "
-            "Try again in a minute.",
-            retry_after=retry_after,
+        return call_with_retries(
+            lambda: self._post_once(path, headers),
+            retries=self._retries,
+            backoff_seconds=self._backoff,
+            sleep=self._sleep,
+            logger=log,
+            retry_message="deepgram retry",
+            exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
+                f"Deepgram is unavailable or overloaded ({problem} after {attempts} attempts). "
+                "Try again in a minute.",
+                retry_after=retry_after,
+            ),
         )
+
+    def _post_once(self, path: Path, headers: Mapping[str, str]) -> Any:
+        """One upload; overload answers and network failures raise `RetryableProblem`."""
+        try:
+            # A file object is streamed by httpx in 64 KiB reads, with its Content-Length.
+            with path.open("rb") as body:
+                response = self._client.post(
+                    self._url,
+                    params=QUERY,
+                    headers=headers,
+                    content=body,
+                    timeout=self._timeout,
+                )
+        except httpx.TimeoutException as exc:
+            raise RetryableProblem("timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryableProblem(f"connection error ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status in (401, 403):
+            raise EngineUnavailableError(
+                f"Deepgram refused the API key (HTTP {status}). Check DEEPGRAM_API_KEY."
+            )
+        if status == 429 or status >= 500:
+            raise RetryableProblem(f"HTTP {status}", parse_retry_after(response.headers))
+        if status >= 400:
+            detail = _error_detail(response)
+            raise TranscriptionError(
+                f"Deepgram could not transcribe this file (HTTP {status}"
+                + (f": {detail}" if detail else "")
+                + "). Check that the recording plays, or try another format."
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TranscriptionError(
+                "Deepgram answered with something other than its JSON format; try again later."
+            ) from exc

@@ -21,10 +21,12 @@ import openai
 from batchscribe.config import Settings
 from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.openai_client import openai_client_options
 from batchscribe.pipeline.retry import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_RETRIES,
-    backoff_delay,
+    RetryableProblem,
+    call_with_retries,
     parse_retry_after,
 )
 from batchscribe.pipeline.transcribers.base import EngineOutput
@@ -75,14 +77,7 @@ class OpenAITranscriber:
         self._timeout = settings.openai_timeout_seconds
         self._owns_client = client is None
         self._client = (
-            client
-            if client is not None
-            else openai.OpenAI(
-                api_key=settings.openai_api_key.get_secret_value(),
-                base_url=settings.openai_base_url,
-                timeout=self._timeout,
-                max_retries=0,
-            )
+            client if client is not None else openai.OpenAI(**openai_client_options(settings))
         )
         self._retries = retries
         self._backoff = backoff_seconds
@@ -101,62 +96,55 @@ class OpenAITranscriber:
         return EngineOutput([Segment(0, " ".join(text.split()))] if words else [])
 
     def _request_with_retries(self, path: Path, info: AudioInfo) -> str:
-        attempts = self._retries + 1
-        last_problem = ""
-        retry_after: int | None = None
-        for attempt in range(attempts):
-            if attempt:
-                delay = backoff_delay(attempt - 1, self._backoff, retry_after)
-                log.warning(
-                    "openai transcription retry",
-                    extra={
-                        "attempt": attempt + 1,
-                        "problem": last_problem,
-                        "delay_s": round(delay, 3),
-                    },
-                )
-                self._sleep(delay)
-            retry_after = None
-            try:
-                with path.open("rb") as body:
-                    result = self._client.audio.transcriptions.create(
-                        model=self._model,
-                        file=(upload_name(info), body, info.mimetype),
-                        timeout=self._timeout,
-                    )
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise EngineUnavailableError(
-                    f"The transcription server refused the API key (HTTP {exc.status_code}). "
-                    "Check OPENAI_API_KEY and OPENAI_BASE_URL."
-                ) from exc
-            except (openai.RateLimitError, openai.InternalServerError) as exc:
-                last_problem = f"HTTP {exc.status_code}"
-                retry_after = parse_retry_after(exc.response.headers)
-                continue
-            except openai.APITimeoutError:
-                last_problem = "timeout"
-                continue
-            except openai.APIConnectionError:
-                last_problem = "connection error"
-                continue
-            except openai.APIStatusError as exc:
-                raise TranscriptionError(
-                    f"The transcription server could not transcribe this file (HTTP "
-                    f"{exc.status_code}). Check OPENAI_TRANSCRIBE_MODEL and OPENAI_BASE_URL; "
-                    "OpenAI accepts files up to 25 MB."
-                ) from exc
-            except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
-                raise TranscriptionError(
-                    "The transcription server answered in an unexpected format; try again later."
-                ) from exc
-            text = getattr(result, "text", None)
-            if not isinstance(text, str):
-                raise TranscriptionError(
-                    "The transcription server answered without text; check OPENAI_BASE_URL."
-                )
-            return text
-        raise EngineUnavailableError(
-            f"The transcription server is unavailable or overloaded ({last_problem} after "
-            f"{attempts} attempts). Try again in a minute.",
-            retry_after=retry_after,
+        return call_with_retries(
+            lambda: self._request_once(path, info),
+            retries=self._retries,
+            backoff_seconds=self._backoff,
+            sleep=self._sleep,
+            logger=log,
+            retry_message="openai transcription retry",
+            exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
+                f"The transcription server is unavailable or overloaded ({problem} after "
+                f"{attempts} attempts). Try again in a minute.",
+                retry_after=retry_after,
+            ),
         )
+
+    def _request_once(self, path: Path, info: AudioInfo) -> str:
+        """One upload; overload answers and network failures raise `RetryableProblem`."""
+        try:
+            with path.open("rb") as body:
+                result = self._client.audio.transcriptions.create(
+                    model=self._model,
+                    file=(upload_name(info), body, info.mimetype),
+                    timeout=self._timeout,
+                )
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise EngineUnavailableError(
+                f"The transcription server refused the API key (HTTP {exc.status_code}). "
+                "Check OPENAI_API_KEY and OPENAI_BASE_URL."
+            ) from exc
+        except (openai.RateLimitError, openai.InternalServerError) as exc:
+            raise RetryableProblem(
+                f"HTTP {exc.status_code}", parse_retry_after(exc.response.headers)
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise RetryableProblem("timeout") from exc
+        except openai.APIConnectionError as exc:
+            raise RetryableProblem("connection error") from exc
+        except openai.APIStatusError as exc:
+            raise TranscriptionError(
+                f"The transcription server could not transcribe this file (HTTP "
+                f"{exc.status_code}). Check OPENAI_TRANSCRIBE_MODEL and OPENAI_BASE_URL; "
+                "OpenAI accepts files up to 25 MB."
+            ) from exc
+        except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
+            raise TranscriptionError(
+                "The transcription server answered in an unexpected format; try again later."
+            ) from exc
+        text = getattr(result, "text", None)
+        if not isinstance(text, str):
+            raise TranscriptionError(
+                "The transcription server answered without text; check OPENAI_BASE_URL."
+            )
+        return text

@@ -1,0 +1,22 @@
+"""How both OpenAI-compatible engines (transcriber and cleaner) build their SDK client.
+
+The SDK's own retries are off (`max_retries=0`): each engine retries itself, so the count and
+the backoff are ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchscribe.config import Settings
+
+
+def openai_client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `openai.OpenAI` / `openai.AsyncOpenAI` from the settings."""
+    key = settings.openai_api_key
+    return {
+        "api_key": key.get_secret_value() if key is not None else None,
+        "base_url": settings.openai_base_url,
+        "timeout": settings.openai_timeout_seconds,
+        "max_retries": 0,
+    }
