@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -167,6 +167,25 @@ def make_client(session: boto3.session.Session, service: str, target: AWSTarget)
         endpoint_url=target.endpoint_url,
         config=client_config(),
     )
+
+
+def ensure_clients(
+    settings: Settings, target: AWSTarget, clients: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The given clients by service name ("sqs", "events"), each missing (None) one built.
+
+    Injected clients (emulator or Stubber ones in tests) are kept as they are; when any is
+    missing, one session is made and its credentials checked, so missing credentials fail here,
+    before any API call.
+    """
+    if all(client is not None for client in clients.values()):
+        return dict(clients)
+    session = make_session(settings, target.region)
+    require_credentials(session)
+    return {
+        service: client if client is not None else make_client(session, service, target)
+        for service, client in clients.items()
+    }
 
 
 # botocore operation names to IAM action names, for AccessDenied messages.

@@ -22,9 +22,7 @@ from batchscribe.aws.clients import (
     AWSCaller,
     AWSTarget,
     call_optional,
-    make_client,
-    make_session,
-    require_credentials,
+    ensure_clients,
 )
 from batchscribe.aws.contract import (
     MAX_RECEIVE_COUNT,
@@ -108,13 +106,10 @@ class AWSInfrastructureProvisioner:
     ) -> None:
         settings = settings or get_settings()
         self.target = target or AWSTarget.from_settings(settings)
-        if sqs_client is None or events_client is None:
-            session = make_session(settings, self.target.region)
-            require_credentials(session)
-            sqs_client = sqs_client or make_client(session, "sqs", self.target)
-            events_client = events_client or make_client(session, "events", self.target)
-        self.sqs = sqs_client
-        self.events = events_client
+        clients = ensure_clients(
+            settings, self.target, {"sqs": sqs_client, "events": events_client}
+        )
+        self.sqs, self.events = clients["sqs"], clients["events"]
         self.reconcile = reconcile
         self.dry_run = dry_run
         self.caller = AWSCaller(

@@ -19,9 +19,7 @@ from batchscribe.aws.clients import (
     DEFAULT_BACKOFF_BASE,
     AWSCaller,
     AWSTarget,
-    make_client,
-    make_session,
-    require_credentials,
+    ensure_clients,
 )
 from batchscribe.aws.envelope import ReceivedEvent, parse_message
 from batchscribe.aws.exceptions import AWSToolingError, EventStructureError
@@ -79,11 +77,7 @@ class QueueTail:
     ) -> None:
         self.settings = settings or get_settings()
         self.target = target or AWSTarget.from_settings(self.settings)
-        if sqs_client is None:
-            session = make_session(self.settings, self.target.region)
-            require_credentials(session)
-            sqs_client = make_client(session, "sqs", self.target)
-        self.sqs = sqs_client
+        self.sqs = ensure_clients(self.settings, self.target, {"sqs": sqs_client})["sqs"]
         self.ack = ack
         self.show_text = show_text
         self.max_messages = max_messages

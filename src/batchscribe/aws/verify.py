@@ -25,9 +25,7 @@ from batchscribe.aws.clients import (
     DEFAULT_BACKOFF_BASE,
     AWSCaller,
     AWSTarget,
-    make_client,
-    make_session,
-    require_credentials,
+    ensure_clients,
 )
 from batchscribe.aws.envelope import parse_envelope
 from batchscribe.aws.exceptions import (
@@ -117,11 +115,10 @@ class EventFlowVerifier:
         )
 
     def _connect(self) -> None:
-        if self.events is None or self.sqs is None:
-            session = make_session(self.settings, self.target.region)
-            require_credentials(session)
-            self.events = self.events or make_client(session, "events", self.target)
-            self.sqs = self.sqs or make_client(session, "sqs", self.target)
+        clients = ensure_clients(
+            self.settings, self.target, {"events": self.events, "sqs": self.sqs}
+        )
+        self.events, self.sqs = clients["events"], clients["sqs"]
 
     def queue_url(self) -> str:
         """The queue's URL; QueueNotFoundError when it does not exist."""
