@@ -31,7 +31,7 @@ from batchscribe.models.batch_event import BatchProcessingCompletedEvent
 from batchscribe.pipeline.types import CleaningResult, Transcript
 from batchscribe.services.aws_event_publisher import AWSEventPublisher
 from tests.strategies_events import RETRYABLE_ENTRY_CODES, TERMINAL_ENTRY_CODES
-from tests.support.aws import EventRoute, route_events_to_queue
+from tests.support.aws import EventRoute
 from tests.support.events import wait_for
 from tests.support.server import ServerProcess
 from tests.support.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
@@ -52,20 +52,6 @@ class UpperCleaner:
 
 
 RAW = "SPEAKER_0: So we ship on Friday.\nSPEAKER_1: Who tells the customer?"
-
-
-@pytest.fixture
-def source() -> str:
-    return f"test.http.{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
-    route = route_events_to_queue(aws_emulator.endpoint_url, source)
-    try:
-        yield route
-    finally:
-        route.close()
 
 
 def app_settings(tmp_path: Path, dg: DeepgramStandIn, **overrides: Any) -> Settings:

@@ -24,25 +24,10 @@ from batchscribe.events.runtime import EventsRuntime
 from batchscribe.models.batch_event import BatchProcessingCompletedEvent
 from batchscribe.models.request_context import RequestContext
 from batchscribe.services.aws_event_publisher import AWSEventPublisher
-from tests.support.aws import EventRoute, route_events_to_queue
+from tests.support.aws import EventRoute
 from tests.support.events import FaultyClient, add_rows, metric, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def source() -> str:
-    """A unique event source per test, so only this test's rule matches its events."""
-    return f"test.events.{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
-    route = route_events_to_queue(aws_emulator.endpoint_url, source)
-    try:
-        yield route
-    finally:
-        route.close()
 
 
 def make_settings(tmp_path: Path, source: str, endpoint: str, **overrides: Any) -> Settings:
@@ -55,6 +40,21 @@ def make_settings(tmp_path: Path, source: str, endpoint: str, **overrides: Any) 
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def settings(emulator_env: LocalAWSEmulator, source: str, tmp_path: Path) -> Settings:
+    """This test's outbox, publishing `source` to the emulator with its dummy credentials."""
+    return make_settings(tmp_path, source, emulator_env.endpoint_url)
+
+
+def prefill(settings: Settings, count: int) -> list[str]:
+    """Write `count` pending events through another outbox handle, as another process would."""
+    writer = Outbox(settings.outbox_path)
+    try:
+        return add_rows(writer, count, settings.event_source)
+    finally:
+        writer.close()
 
 
 def context(tenant: str | None = None) -> RequestContext:
@@ -78,13 +78,11 @@ def runtime_factory() -> Iterator[Any]:
 
 
 def test_recorded_event_arrives_in_the_queue_and_validates(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
-    source: str,
-    tmp_path: Path,
+    settings: Settings,
     runtime_factory: Any,
 ) -> None:
-    runtime = runtime_factory(make_settings(tmp_path, source, emulator_env.endpoint_url))
+    runtime = runtime_factory(settings)
     runtime.start()
     ctx = context()
     assert runtime.record(ctx, "SPEAKER_0: um hello there", "SPEAKER_0: Hello there.") == {
@@ -113,16 +111,11 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
 
 
 def test_pending_rows_go_out_in_batches_of_ten(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
-    source: str,
-    tmp_path: Path,
+    settings: Settings,
     runtime_factory: Any,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
-    writer = Outbox(settings.outbox_path)
-    ids = add_rows(writer, 25, source)
-    writer.close()
+    ids = prefill(settings, 25)
     runtime = runtime_factory(settings)
     calls: list[int] = []
     runtime.publisher.client.meta.events.register(
@@ -136,22 +129,17 @@ def test_pending_rows_go_out_in_batches_of_ten(
 
 
 def test_throttling_internal_failure_and_network_errors_are_retried(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
-    source: str,
-    tmp_path: Path,
+    settings: Settings,
     runtime_factory: Any,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     publisher = AWSEventPublisher(settings=settings)
     faulty = FaultyClient(publisher.client, ["throttle", "internal", "call-throttle", "network"])
     publisher.client = faulty
     codes = ("ThrottlingException", "InternalFailure", "NetworkError")
     retries_before = sum(metric("batchscribe_relay_retries_total", {"code": c}) for c in codes)
     runtime = runtime_factory(settings, publisher)
-    writer = Outbox(settings.outbox_path)
-    ids = add_rows(writer, 3, source)
-    writer.close()
+    ids = prefill(settings, 3)
     runtime.start()
     details = route.receive_details(3)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
@@ -166,13 +154,11 @@ def test_throttling_internal_failure_and_network_errors_are_retried(
 
 
 def test_terminal_codes_are_recorded_as_failed(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
+    settings: Settings,
     source: str,
-    tmp_path: Path,
     runtime_factory: Any,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     writer = Outbox(settings.outbox_path)
     (bad,) = add_rows(writer, 1, source, detail="not json")  # the emulator: MalformedDetail
     (good,) = add_rows(writer, 1, source)
@@ -227,13 +213,11 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
 
 
 def test_replay_include_failed_reports_what_still_fails(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
+    settings: Settings,
     source: str,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     outbox = Outbox(settings.outbox_path)
     (fixable,) = add_rows(outbox, 1, source, status=HELD)
     (broken,) = add_rows(outbox, 1, source, detail="not json", status=HELD)
@@ -285,12 +269,10 @@ def test_pending_events_survive_a_restart(
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
+    settings: Settings,
     source: str,
-    tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     outbox = Outbox(settings.outbox_path)
     (busy,) = add_rows(outbox, 1, source)
     assert outbox.claim("live-relay", 10, 300)  # another relay is sending it right now
@@ -308,12 +290,10 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
 
 
 def test_two_processes_on_one_outbox_never_send_a_row_twice(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
+    settings: Settings,
     source: str,
-    tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     outbox = Outbox(settings.outbox_path)
     ids = add_rows(outbox, 60, source)
     env = {
@@ -379,13 +359,11 @@ def test_sent_events_are_purged_after_the_retention(
 
 
 def test_stop_drains_pending_events_before_returning(
-    emulator_env: LocalAWSEmulator,
     route: EventRoute,
+    settings: Settings,
     source: str,
-    tmp_path: Path,
     runtime_factory: Any,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url)
     runtime = runtime_factory(settings)
     runtime.start()
     writer = Outbox(settings.outbox_path)  # another process writes; nobody wakes our relay

@@ -1,4 +1,5 @@
-"""Pytest fixtures for the hosted-API stand-ins and small generated audio files.
+"""Pytest fixtures for the hosted-API stand-ins, small generated audio files, and an
+EventBridge -> SQS route on the emulator for event tests.
 
 Import them into a conftest: `from tests.support.fixtures import *  # noqa: F403`.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import array
 import math
+import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -15,9 +17,11 @@ from typing import cast
 import av
 import pytest
 
+from batchscribe.aws.emulator import LocalAWSEmulator
+from tests.support.aws import EventRoute, route_events_to_queue
 from tests.support.standins import DeepgramStandIn, OpenAIStandIn
 
-__all__ = ["deepgram_standin", "openai_standin", "tone_file", "write_tone"]
+__all__ = ["deepgram_standin", "openai_standin", "route", "source", "tone_file", "write_tone"]
 
 _CODECS = {"wav": ("wav", "pcm_s16le"), "mp3": ("mp3", "libmp3lame"), "flac": ("flac", "flac")}
 
@@ -65,3 +69,19 @@ def openai_standin() -> Iterator[OpenAIStandIn]:
     """A running OpenAI stand-in; `.base_url` (ends in /v1) and `.api_key` configure the engines."""
     with OpenAIStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+def source() -> str:
+    """A unique event source per test, so only this test's rule matches its events."""
+    return f"test.events.{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
+    """A fresh queue receiving every event of `source`, removed after the test."""
+    route = route_events_to_queue(aws_emulator.endpoint_url, source)
+    try:
+        yield route
+    finally:
+        route.close()
