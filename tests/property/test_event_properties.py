@@ -32,6 +32,7 @@ from batchscribe.models.batch_event import (
 from batchscribe.models.request_context import RequestContext
 from batchscribe.services.aws_event_publisher import AWSEventPublisher
 from tests.strategies_events import Transcripts, contexts, entry_error_codes, transcripts
+from tests.support.events import DETAIL_FIELDS
 
 VALIDATOR = jsonschema.Draft202012Validator(
     detail_json_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -55,16 +56,7 @@ def test_any_valid_input_yields_a_complete_schema_valid_detail(
     )
     detail = json.loads(event.detail_json())
     VALIDATOR.validate(detail)
-    assert set(detail) == {
-        "version",
-        "interaction_id",
-        "tenant_id",
-        "user_id",
-        "account_id",
-        "timestamp",
-        "status",
-        "data",
-    }
+    assert set(detail) == DETAIL_FIELDS
     assert detail["interaction_id"] == context.interaction_id
     assert detail["data"] == {"raw_transcript": texts.raw, "cleaned_transcript": texts.cleaned}
     assert detail["timestamp"].endswith("Z")

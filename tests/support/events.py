@@ -13,6 +13,21 @@ from prometheus_client import REGISTRY
 from batchscribe.events.outbox import PENDING, Outbox
 from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 
+# The top-level fields of the published detail, spelled out here (not read from the model) so a
+# field dropped or renamed in the model fails the tests.
+DETAIL_FIELDS = frozenset(
+    {
+        "version",
+        "interaction_id",
+        "tenant_id",
+        "user_id",
+        "account_id",
+        "timestamp",
+        "status",
+        "data",
+    }
+)
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     """Poll `predicate` until true or the timeout; return its last value."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from batchscribe.models.batch_event import SCHEMA_FILE, detail_json_schema, main, render_schema
+from tests.support.events import DETAIL_FIELDS
 
 
 def test_schema_file_matches_the_model() -> None:
@@ -17,16 +18,7 @@ def test_schema_file_matches_the_model() -> None:
 
 def test_every_published_field_is_required_for_consumers() -> None:
     schema = detail_json_schema()
-    assert set(schema["required"]) == {
-        "version",
-        "interaction_id",
-        "tenant_id",
-        "user_id",
-        "account_id",
-        "timestamp",
-        "status",
-        "data",
-    }
+    assert set(schema["required"]) == DETAIL_FIELDS
     assert schema["properties"]["version"]["const"] == "1.0"
     assert schema["properties"]["timestamp"]["type"] == "string"
 
