@@ -45,8 +45,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.set_defaults(func=cmd_replay)
 
 
-def _open(settings: Settings) -> Outbox:
-    return Outbox(settings.outbox_path)
+def _open(settings: Settings) -> Outbox | None:
+    """The outbox, or None after printing why it cannot be opened (the command then exits 1)."""
+    try:
+        return Outbox(settings.outbox_path)
+    except EventsError as exc:
+        print(f"error: {exc}")
+        return None
 
 
 def _iso(epoch: float | None) -> str:
@@ -58,10 +63,8 @@ def _iso(epoch: float | None) -> str:
 def cmd_status(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Print counts per status, the oldest pending age and the publisher state."""
     settings = settings or get_settings()
-    try:
-        outbox = _open(settings)
-    except EventsError as exc:
-        print(f"error: {exc}")
+    outbox = _open(settings)
+    if outbox is None:
         return 1
     try:
         counts = outbox.counts()
@@ -97,7 +100,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Print recent rows: interaction id, tenant, status, attempts, code, lengths."""
     settings = settings or get_settings()
     try:
-        outbox = _open(settings)
+        outbox = Outbox(settings.outbox_path)
         rows = outbox.list(status=args.status, limit=max(1, args.limit))
     except EventsError as exc:
         print(f"error: {exc}")
@@ -141,10 +144,8 @@ def cmd_replay(
             "run replay again."
         )
         return 2
-    try:
-        outbox = _open(settings)
-    except EventsError as exc:
-        print(f"error: {exc}")
+    outbox = _open(settings)
+    if outbox is None:
         return 1
     try:
         statuses = [HELD, FAILED] if args.include_failed else [HELD]
