@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -47,7 +48,7 @@ def backoff_delay(attempt: int, base_seconds: float, retry_after: int | None = N
 
 
 class RetryableProblem(Exception):
-    """Raised by one attempt to ask `call_with_retries` for another try.
+    """Raised by one attempt to ask `RetryLoop.run` for another try.
 
     `problem` is a short description for the log and the final error (`HTTP 503`, `timeout`);
     `retry_after` is the server's `Retry-After` in seconds, when it sent one.
@@ -59,37 +60,47 @@ class RetryableProblem(Exception):
         self.retry_after = retry_after
 
 
-def call_with_retries(
-    attempt: Callable[[], _T],
-    *,
-    retries: int,
-    backoff_seconds: float,
-    sleep: Callable[[float], None],
-    logger: logging.Logger,
-    retry_message: str,
-    exhausted: Callable[[str, int, int | None], Exception],
-) -> _T:
-    """Run `attempt` up to `retries + 1` times, waiting `backoff_delay` between tries.
+@dataclass(frozen=True)
+class RetryLoop:
+    """How one engine retries: `retries` extra attempts, `backoff_delay` from `backoff_seconds`
+    between them (`sleep` is injectable so tests do not wait), each retry logged as a warning
+    under `retry_message`. One loop, shared so each engine only says what one attempt is."""
 
-    `attempt` raises `RetryableProblem` for a failure worth another try (overload, network);
-    any other exception ends the loop at once. Each retry is logged as a warning under
-    `retry_message` with the attempt number, the previous problem and the delay. When every
-    attempt failed, `exhausted(last_problem, attempts, retry_after)` builds the error raised.
-    One engine's loop, shared so each engine only says what one attempt is.
-    """
-    attempts = retries + 1
-    last_problem = ""
-    retry_after: int | None = None
-    for number in range(attempts):
-        if number:
-            delay = backoff_delay(number - 1, backoff_seconds, retry_after)
-            logger.warning(
-                retry_message,
-                extra={"attempt": number + 1, "problem": last_problem, "delay_s": round(delay, 3)},
-            )
-            sleep(delay)
-        try:
-            return attempt()
-        except RetryableProblem as problem:
-            last_problem, retry_after = problem.problem, problem.retry_after
-    raise exhausted(last_problem, attempts, retry_after)
+    retries: int
+    backoff_seconds: float
+    sleep: Callable[[float], None]
+    logger: logging.Logger
+    retry_message: str
+
+    def run(
+        self,
+        attempt: Callable[[], _T],
+        exhausted: Callable[[str, int, int | None], Exception],
+    ) -> _T:
+        """Run `attempt` up to `retries + 1` times and return its first result.
+
+        `attempt` raises `RetryableProblem` for a failure worth another try (overload,
+        network); any other exception ends the loop at once. Each retry's warning carries the
+        attempt number, the previous problem and the delay. When every attempt failed,
+        `exhausted(last_problem, attempts, retry_after)` builds the error raised.
+        """
+        attempts = self.retries + 1
+        last_problem = ""
+        retry_after: int | None = None
+        for number in range(attempts):
+            if number:
+                delay = backoff_delay(number - 1, self.backoff_seconds, retry_after)
+                self.logger.warning(
+                    self.retry_message,
+                    extra={
+                        "attempt": number + 1,
+                        "problem": last_problem,
+                        "delay_s": round(delay, 3),
+                    },
+                )
+                self.sleep(delay)
+            try:
+                return attempt()
+            except RetryableProblem as problem:
+                last_problem, retry_after = problem.problem, problem.retry_after
+        raise exhausted(last_problem, attempts, retry_after)

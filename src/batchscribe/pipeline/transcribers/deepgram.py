@@ -23,7 +23,7 @@ from batchscribe.pipeline.retry import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_RETRIES,
     RetryableProblem,
-    call_with_retries,
+    RetryLoop,
     parse_retry_after,
 )
 from batchscribe.pipeline.transcribers.base import EngineOutput
@@ -113,9 +113,7 @@ class DeepgramTranscriber:
         self._timeout = httpx.Timeout(settings.deepgram_timeout_seconds)
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=self._timeout)
-        self._retries = retries
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        self._retry = RetryLoop(retries, backoff_seconds, sleep, log, "deepgram retry")
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -139,13 +137,8 @@ class DeepgramTranscriber:
             "Content-Type": info.mimetype,
             "Accept": "application/json",
         }
-        return call_with_retries(
+        return self._retry.run(
             lambda: self._post_once(path, headers),
-            retries=self._retries,
-            backoff_seconds=self._backoff,
-            sleep=self._sleep,
-            logger=log,
-            retry_message="deepgram retry",
             exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
                 f"Deepgram is unavailable or overloaded ({problem} after {attempts} attempts). "
                 "Try again in a minute.",

@@ -26,7 +26,7 @@ from batchscribe.pipeline.retry import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_RETRIES,
     RetryableProblem,
-    call_with_retries,
+    RetryLoop,
     parse_retry_after,
 )
 from batchscribe.pipeline.transcribers.base import EngineOutput
@@ -79,9 +79,7 @@ class OpenAITranscriber:
         self._client = (
             client if client is not None else openai.OpenAI(**openai_client_options(settings))
         )
-        self._retries = retries
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        self._retry = RetryLoop(retries, backoff_seconds, sleep, log, "openai transcription retry")
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -96,13 +94,8 @@ class OpenAITranscriber:
         return EngineOutput([Segment(0, " ".join(text.split()))] if words else [])
 
     def _request_with_retries(self, path: Path, info: AudioInfo) -> str:
-        return call_with_retries(
+        return self._retry.run(
             lambda: self._request_once(path, info),
-            retries=self._retries,
-            backoff_seconds=self._backoff,
-            sleep=self._sleep,
-            logger=log,
-            retry_message="openai transcription retry",
             exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
                 f"The transcription server is unavailable or overloaded ({problem} after "
                 f"{attempts} attempts). Try again in a minute.",
