@@ -58,7 +58,16 @@ def configure_logging(level: str = "INFO") -> None:
     handler._batchscribe = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "werkzeug"):
+    for noisy in (
+        "botocore",
+        "boto3",
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "openai",
+        "werkzeug",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn's access log would duplicate our request log line; keep its errors.
     logging.getLogger("uvicorn.access").disabled = True

@@ -41,14 +41,14 @@ _engine: Transcriber | None = None
 _engine_error: str | None = None
 
 
-def _init_worker(settings_json: str) -> None:
-    """Runs once in each worker process: configure logging and load the engine."""
+def _init_worker(settings: Settings) -> None:
+    """Runs once in each worker process: configure logging and load the engine.
+
+    Settings travel pickled (not as JSON, which would mask the API keys)."""
     global _engine, _engine_error
-    from batchscribe.config import Settings
     from batchscribe.logging_setup import configure_logging
     from batchscribe.pipeline.transcribers import build_transcriber
 
-    settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level)
     _exit_with_parent()
     try:
@@ -141,7 +141,7 @@ class TranscriptionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self._settings.model_dump_json(),),
+            initargs=(self._settings,),
         )
 
     async def start(self) -> None:

@@ -1,0 +1,162 @@
+"""OpenAI-compatible transcription (`TRANSCRIBER=openai`): OpenAI, Groq, local servers.
+
+`POST {OPENAI_BASE_URL}/audio/transcriptions` (the base URL includes `/v1`, OpenAI's convention)
+through the official `openai` SDK, which lets us set the base URL. These APIs do not diarize, so
+the result is one `SPEAKER_0` turn.
+
+The SDK's own retries are switched off (`max_retries=0`): we retry here so the count and the
+backoff are ours (and short in tests), and so each attempt reopens the file from disk instead
+of holding it in memory for a replay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import openai
+
+from batchscribe.config import Settings
+from batchscribe.pipeline.audio import AudioInfo
+from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.retry import (
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_RETRIES,
+    backoff_delay,
+    parse_retry_after,
+)
+from batchscribe.pipeline.transcribers.base import EngineOutput
+from batchscribe.pipeline.types import Segment
+
+log = logging.getLogger(__name__)
+
+# These servers pick the decoder from the upload's file name, so it must carry the right
+# extension whatever the temporary file is called.
+_EXTENSIONS = {
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/ogg": "ogg",
+    "audio/webm": "webm",
+}
+
+
+def upload_name(info: AudioInfo) -> str:
+    """The file name sent with the audio: `audio.<extension of its real format>`."""
+    return f"audio.{_EXTENSIONS.get(info.mimetype, 'wav')}"
+
+
+class OpenAITranscriber:
+    """Transcribes with an OpenAI-compatible `/audio/transcriptions` endpoint, synchronously
+    (it runs in a worker process). 429, 5xx, timeouts and connection failures are retried
+    `retries` times, then reported as `EngineUnavailableError` (HTTP 503)."""
+
+    name = "openai"
+    decodes_locally = False
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: openai.OpenAI | None = None,
+        *,
+        retries: int = DEFAULT_RETRIES,
+        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if settings.openai_api_key is None:
+            raise EngineUnavailableError(
+                "OpenAI transcription is selected (TRANSCRIBER=openai) "
+                "but OPENAI_API_KEY is not set."
+            )
+        self._model = settings.openai_transcribe_model
+        self._timeout = settings.openai_timeout_seconds
+        self._owns_client = client is None
+        self._client = (
+            client
+            if client is not None
+            else openai.OpenAI(
+                api_key=settings.openai_api_key.get_secret_value(),
+                base_url=settings.openai_base_url,
+                timeout=self._timeout,
+                max_retries=0,
+            )
+        )
+        self._retries = retries
+        self._backoff = backoff_seconds
+        self._sleep = sleep
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_client:
+            self._client.close()
+
+    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput:
+        """Upload the file, return its text as one `SPEAKER_0` turn (none if it is empty)."""
+        text = self._request_with_retries(path, info)
+        words = len(text.split())
+        log.info("openai transcription done", extra={"words": words, "chars": len(text)})
+        return EngineOutput([Segment(0, " ".join(text.split()))] if words else [])
+
+    def _request_with_retries(self, path: Path, info: AudioInfo) -> str:
+        attempts = self._retries + 1
+        last_problem = ""
+        retry_after: int | None = None
+        for attempt in range(attempts):
+            if attempt:
+                delay = backoff_delay(attempt - 1, self._backoff, retry_after)
+                log.warning(
+                    "openai transcription retry",
+                    extra={
+                        "attempt": attempt + 1,
+                        "problem": last_problem,
+                        "delay_s": round(delay, 3),
+                    },
+                )
+                self._sleep(delay)
+            retry_after = None
+            try:
+                with path.open("rb") as body:
+                    result = self._client.audio.transcriptions.create(
+                        model=self._model,
+                        file=(upload_name(info), body, info.mimetype),
+                        timeout=self._timeout,
+                    )
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise EngineUnavailableError(
+                    f"The transcription server refused the API key (HTTP {exc.status_code}). "
+                    "Check OPENAI_API_KEY and OPENAI_BASE_URL."
+                ) from exc
+            except (openai.RateLimitError, openai.InternalServerError) as exc:
+                last_problem = f"HTTP {exc.status_code}"
+                retry_after = parse_retry_after(exc.response.headers)
+                continue
+            except openai.APITimeoutError:
+                last_problem = "timeout"
+                continue
+            except openai.APIConnectionError:
+                last_problem = "connection error"
+                continue
+            except openai.APIStatusError as exc:
+                raise TranscriptionError(
+                    f"The transcription server could not transcribe this file (HTTP "
+                    f"{exc.status_code}). Check OPENAI_TRANSCRIBE_MODEL and OPENAI_BASE_URL; "
+                    "OpenAI accepts files up to 25 MB."
+                ) from exc
+            except (openai.OpenAIError, ValueError) as exc:  # ValueError: a body that is not JSON
+                raise TranscriptionError(
+                    "The transcription server answered in an unexpected format; try again later."
+                ) from exc
+            text = getattr(result, "text", None)
+            if not isinstance(text, str):
+                raise TranscriptionError(
+                    "The transcription server answered without text; check OPENAI_BASE_URL."
+                )
+            return text
+        raise EngineUnavailableError(
+            f"The transcription server is unavailable or overloaded ({last_problem} after "
+            f"{attempts} attempts). Try again in a minute.",
+            retry_after=retry_after,
+        )

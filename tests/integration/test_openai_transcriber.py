@@ -1,0 +1,154 @@
+"""OpenAITranscriber against a local server answering like OpenAI's transcription API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batchscribe.config import Settings
+from batchscribe.pipeline.audio import probe_audio
+from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.transcribers import build_transcriber
+from batchscribe.pipeline.transcribers.openai import OpenAITranscriber
+from batchscribe.pipeline.types import Transcript
+from tests.support.fixtures import write_tone
+from tests.support.standins import OpenAIStandIn, Reply
+
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def make(
+    standin: OpenAIStandIn,
+    sleeps: list[float] | None = None,
+    *,
+    key: str | None = None,
+    model: str | None = None,
+    timeout: float = 60,
+) -> OpenAITranscriber:
+    """The engine pointed at `standin`, recording backoff sleeps instead of sleeping."""
+    settings = Settings(
+        transcriber="openai",
+        openai_api_key=key or standin.api_key,
+        openai_base_url=standin.base_url,
+        openai_timeout_seconds=timeout,
+    )
+    if model:
+        settings = settings.model_copy(update={"openai_transcribe_model": model})
+    return OpenAITranscriber(settings, sleep=(sleeps if sleeps is not None else []).append)
+
+
+def transcribe(engine: OpenAITranscriber, path: Path) -> str:
+    try:
+        output = engine.transcribe(path, probe_audio(path))
+    finally:
+        engine.close()
+    return Transcript.from_engine(output.segments, 1.0, engine.name).raw_text
+
+
+def test_uploads_the_file_with_model_and_key_and_returns_one_speaker(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    openai_standin.transcription_text = "  Hello   from the\nstand-in. "
+    raw = transcribe(make(openai_standin), tone_file)
+
+    assert raw == "SPEAKER_0: Hello from the stand-in."
+    [request] = openai_standin.requests
+    assert (request.method, request.path) == ("POST", TRANSCRIPTIONS)
+    assert request.headers["authorization"] == "Bearer sk-test-key"
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    form = request.form()
+    assert form["model"][2] == b"whisper-1"
+    filename, content_type, data = form["file"]
+    assert (filename, content_type) == ("audio.wav", "audio/wav")
+    assert data == tone_file.read_bytes()
+
+
+def test_model_and_file_name_follow_settings_and_the_real_format(
+    openai_standin: OpenAIStandIn, tmp_path: Path
+) -> None:
+    flac = write_tone(tmp_path / "upload.tmp", fmt="flac")
+    transcribe(make(openai_standin, model="whisper-large-v3"), flac)
+    form = openai_standin.requests[0].form()
+    assert form["model"][2] == b"whisper-large-v3"
+    assert form["file"][:2] == ("audio.flac", "audio/flac")
+
+
+def test_built_from_settings_by_the_engine_factory(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    settings = Settings(
+        transcriber="openai",
+        openai_api_key=openai_standin.api_key,
+        openai_base_url=openai_standin.base_url,
+    )
+    engine = build_transcriber(settings)
+    assert isinstance(engine, OpenAITranscriber)
+    assert transcribe(engine, tone_file) == "SPEAKER_0: Hello from the stand-in."
+
+
+def test_wrong_key_is_a_503_naming_the_variable_without_retry(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    with pytest.raises(EngineUnavailableError, match="OPENAI_API_KEY") as info:
+        transcribe(make(openai_standin, key="sk-wrong-999"), tone_file)
+    assert "sk-wrong-999" not in str(info.value)
+    assert len(openai_standin.requests) == 1
+
+
+def test_rate_limit_then_success_is_retried_once(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    openai_standin.queue(TRANSCRIPTIONS, Reply.error(429))
+    sleeps: list[float] = []
+    assert (
+        transcribe(make(openai_standin, sleeps), tone_file) == "SPEAKER_0: Hello from the stand-in."
+    )
+    assert len(openai_standin.requests) == 2
+    assert len(sleeps) == 1
+    assert openai_standin.requests[1].form()["file"][2] == tone_file.read_bytes()
+
+
+def test_persistent_server_error_is_retried_twice_then_503(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    openai_standin.queue(TRANSCRIPTIONS, *[Reply.error(503, retry_after=3)] * 3)
+    sleeps: list[float] = []
+    with pytest.raises(EngineUnavailableError, match="HTTP 503 after 3 attempts") as info:
+        transcribe(make(openai_standin, sleeps), tone_file)
+    assert info.value.retry_after == 3
+    assert len(openai_standin.requests) == 3
+    assert sleeps == [3.0, 3.0]
+
+
+def test_timeout_is_retried_twice_then_503(openai_standin: OpenAIStandIn, tone_file: Path) -> None:
+    openai_standin.queue(TRANSCRIPTIONS, *[Reply.slow(30)] * 3)
+    with pytest.raises(EngineUnavailableError, match="timeout after 3 attempts"):
+        transcribe(make(openai_standin, timeout=0.3), tone_file)
+    assert len(openai_standin.requests) == 3
+
+
+def test_silence_gives_an_empty_transcript(openai_standin: OpenAIStandIn, tone_file: Path) -> None:
+    openai_standin.transcription_text = "  "
+    assert transcribe(make(openai_standin), tone_file) == ""
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply.error(400), "HTTP 400"),
+        (Reply.error(404), "OPENAI_TRANSCRIBE_MODEL"),
+        (Reply.raw("<html>bad gateway page</html>", content_type="text/html"), "without text"),
+        (Reply.raw('{"text": "cut off'), "unexpected format"),
+        (Reply.json({"unexpected": True}), "without text"),
+    ],
+    ids=["bad-request", "unknown-model", "html-page", "broken-json", "no-text"],
+)
+def test_other_failures_are_transcription_errors(
+    openai_standin: OpenAIStandIn, tone_file: Path, reply: Reply, message: str
+) -> None:
+    openai_standin.queue(TRANSCRIPTIONS, reply)
+    with pytest.raises(TranscriptionError, match=message) as info:
+        transcribe(make(openai_standin), tone_file)
+    assert not isinstance(info.value, EngineUnavailableError)
+    assert len(openai_standin.requests) == 1

@@ -1,0 +1,80 @@
+"""The real server process: transcription runs in worker processes, so the server keeps
+answering while it works, admission is bounded (503 + Retry-After), and SIGTERM is graceful."""
+
+from __future__ import annotations
+
+import threading
+import wave
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import ServerProcess
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def long_speech_wav(path: Path, repeats: int) -> Path:
+    """The speech fixture repeated `repeats` times: long real speech, built at test time."""
+    with wave.open(str(FIXTURES / "speech.wav"), "rb") as src:
+        params = src.getparams()
+        frames = src.readframes(src.getnframes())
+    with wave.open(str(path), "wb") as dst:
+        dst.setparams(params)
+        for _ in range(repeats):
+            dst.writeframes(frames)
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> ServerProcess:
+    env = {"WORKERS": "1", "MAX_QUEUED": "0", "OUTBOX_PATH": str(tmp_path / "outbox.db")}
+    return ServerProcess(env, tmp_path / "server.log")
+
+
+@pytest.mark.slow
+def test_healthz_answers_and_overflow_is_refused_while_transcribing(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    audio = long_speech_wav(tmp_path / "long.wav", repeats=6)
+    results: dict[str, httpx.Response] = {}
+
+    def upload() -> None:
+        with audio.open("rb") as fh:
+            results["long"] = httpx.post(
+                server.url + "/batch/process", files={"file": ("long.wav", fh)}, timeout=300
+            )
+
+    with server:
+        worker = threading.Thread(target=upload)
+        worker.start()
+        # Wait until the long request holds the only slot.
+        for _ in range(200):
+            metrics = httpx.get(server.url + "/metrics", timeout=10).text
+            if "batchscribe_worker_slots_in_use 1.0" in metrics:
+                break
+            threading.Event().wait(0.05)
+        health = [httpx.get(server.url + "/healthz", timeout=10) for _ in range(5)]
+        busy = httpx.post(
+            server.url + "/batch/process",
+            files={"file": ("short.wav", (FIXTURES / "speech.wav").read_bytes())},
+            timeout=60,
+        )
+        still_running = worker.is_alive()
+        worker.join(timeout=300)
+
+    assert all(r.status_code == 200 and r.json() == {"status": "ok"} for r in health)
+    assert still_running, "the long transcription should still be running during the checks"
+    assert busy.status_code == 503
+    assert busy.json()["error"]["code"] == "overloaded"
+    assert int(busy.headers["Retry-After"]) > 0
+    assert results["long"].status_code == 200, results["long"].text
+    assert results["long"].json()["duration_seconds"] > 60
+
+
+@pytest.mark.slow
+def test_sigterm_exits_cleanly(server: ServerProcess) -> None:
+    server.start()
+    assert server.terminate(timeout=60) == 0
+    assert "stopping batchscribe" in server.log_path.read_text()

@@ -1,0 +1,3 @@
+"""Fixtures of this tier: hosted-API stand-ins and generated audio (see tests/support)."""
+
+from tests.support.fixtures import *  # noqa: F403
