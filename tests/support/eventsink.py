@@ -76,10 +76,9 @@ class EventSink:
                 self._sqs.delete_message(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-            if expected <= set(self.received):
-                # One more short read so late duplicates are counted too.
-                if not answer.get("Messages"):
-                    break
+            # Stop after one empty read once all arrived, so late duplicates are counted too.
+            if expected <= set(self.received) and not answer.get("Messages"):
+                break
         return self.received
 
     def close(self) -> None:
