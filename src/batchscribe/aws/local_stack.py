@@ -1,0 +1,198 @@
+"""`make run`: the service beside a local AWS emulator, so the event flow works with no account.
+
+It starts moto's server on 127.0.0.1:`LOCAL_AWS_PORT`, provisions it with the same provisioner as
+real AWS, then runs `python -m batchscribe serve` as a child process pointed at the emulator with
+its dummy credentials. Local mode always uses the emulator: AWS credentials or profiles found in
+the environment are not passed to the service (use `make serve` to talk to real AWS). Ctrl-C or
+SIGTERM stops the service first (SIGTERM, so its relay can drain the outbox) and then the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from types import FrameType
+
+from pydantic import SecretStr
+
+from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, EmulatorError, LocalAWSEmulator
+from batchscribe.aws.exceptions import AWSToolingError, LocalStackError
+from batchscribe.aws.provision import AWSInfrastructureProvisioner, ProvisionResult
+from batchscribe.config import Settings, get_settings
+from batchscribe.logging_setup import configure_logging
+
+# Variables that could point the service at a real account; local mode removes them.
+_REAL_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+def emulator_settings(settings: Settings, endpoint_url: str) -> Settings:
+    """`settings` pointed at the emulator with its dummy credentials."""
+    return settings.model_copy(
+        update={
+            "aws_endpoint_url": endpoint_url,
+            "aws_access_key_id": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": SecretStr(EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+            "aws_session_token": None,
+        }
+    )
+
+
+def service_environment(settings: Settings, endpoint_url: str) -> dict[str, str]:
+    """The service child's environment: the emulator endpoint and credentials, no real account."""
+    env = {k: v for k, v in os.environ.items() if k not in _REAL_AWS_VARIABLES}
+    env.update(EMULATOR_CREDENTIALS)
+    env["AWS_ENDPOINT_URL"] = endpoint_url
+    env["AWS_REGION"] = settings.aws_region
+    env["AWS_DEFAULT_REGION"] = settings.aws_region
+    return env
+
+
+def real_aws_configured(settings: Settings) -> bool:
+    """Whether the environment names a real account (which local mode deliberately ignores)."""
+    key = settings.aws_access_key_id
+    return bool(
+        (key and key != EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        or any(os.environ.get(name) for name in ("AWS_PROFILE", "AWS_ROLE_ARN"))
+    )
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port."""
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((probe_host, port)) == 0
+
+
+def start_local_aws(settings: Settings) -> tuple[LocalAWSEmulator, ProvisionResult]:
+    """Start the emulator on `LOCAL_AWS_PORT` and provision it; the caller stops the emulator."""
+    emulator = LocalAWSEmulator(port=settings.local_aws_port)
+    # The emulator must outlive a terminal Ctrl-C until the service has drained its outbox, so it
+    # starts with SIGINT ignored (the disposition is inherited across exec).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        emulator.start()
+    except EmulatorError as exc:
+        raise LocalStackError(f"the local AWS emulator could not start: {exc}") from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        provisioner = AWSInfrastructureProvisioner(
+            emulator_settings(settings, emulator.endpoint_url)
+        )
+        result = provisioner.provision_all()
+        if not result.ok:
+            raise LocalStackError("provisioning the emulator failed: " + "; ".join(result.problems))
+    except (AWSToolingError, LocalStackError):
+        emulator.stop()
+        raise
+    return emulator, result
+
+
+def banner(settings: Settings, endpoint_url: str, result: ProvisionResult) -> str:
+    """What `make run` prints: where the service is, where events go, how to watch them."""
+    service = f"http://{settings.host}:{settings.port}"
+    return "\n".join(
+        [
+            "batchscribe local mode",
+            f"  service            {service}  (web page at /, API docs at /docs)",
+            f"  AWS emulator       {endpoint_url}  (moto, in memory: gone when this stops)",
+            f"  events go to       bus {result.bus_name!r} -> rule -> {result.queue_url}",
+            f"  dead letters       {result.dlq_url}",
+            f"  rule               {result.rule_arn}",
+            "  in another terminal:",
+            f"    watch events     batchscribe tail --endpoint-url {endpoint_url}",
+            f"    check the flow   batchscribe verify --endpoint-url {endpoint_url}",
+            "  Ctrl-C stops the service and the emulator.",
+        ]
+    )
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+def run_service(settings: Settings, endpoint_url: str) -> int:
+    """Run the service child until it exits or we are told to stop; its exit code."""
+    command = [
+        sys.executable, "-m", "batchscribe", "serve",
+        "--host", settings.host, "--port", str(settings.port),
+    ]  # fmt: skip
+    # Own session: a terminal Ctrl-C reaches only us, and we send the service one SIGTERM.
+    proc = subprocess.Popen(
+        command, env=service_environment(settings, endpoint_url), start_new_session=True
+    )
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            return proc.wait()
+        except _Stop:
+            print("stopping the service...", file=sys.stderr, flush=True)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=settings.shutdown_grace_seconds + 10)
+            except (_Stop, subprocess.TimeoutExpired):  # a second Ctrl-C, or a hung service
+                proc.kill()
+                proc.wait()
+            return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    """Entry point of `python -m batchscribe.aws.local_stack` (what `make run` runs)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if real_aws_configured(settings):
+        print(
+            "note: AWS credentials found in the environment are NOT used by make run; local mode "
+            "always talks to the local emulator. Use `make serve` to publish to real AWS.",
+            file=sys.stderr,
+        )
+    if port_in_use(settings.host, settings.port):
+        print(
+            f"make run: port {settings.port} is already in use; stop what runs there or "
+            f"run `make run PORT=<another port>`",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        emulator, result = start_local_aws(settings)
+    except (LocalStackError, AWSToolingError) as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(banner(settings, emulator.endpoint_url, result), flush=True)
+        code = run_service(settings, emulator.endpoint_url)
+        if code:
+            print(f"make run: the service exited with code {code}", file=sys.stderr)
+        return code
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,435 @@
+"""`AWSInfrastructureProvisioner`: the SQS queues, the EventBridge rule and its target.
+
+SPEC section 6, in order: the DLQ, the main queue (redrive to the DLQ, encryption at rest, a queue
+policy that lets only this rule send), the rule, then the queue as the rule's target. Every step
+first reads what exists: an existing resource is kept (and logged as a warning), settings that
+differ from the contract are reported as drift and corrected only with `reconcile=True`. A dry run
+does the reads and calls no create or update API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batchscribe.aws import iam
+from batchscribe.aws.clients import (
+    DEFAULT_BACKOFF_BASE,
+    AWSCaller,
+    AWSTarget,
+    call_optional,
+    make_client,
+    make_session,
+    require_credentials,
+)
+from batchscribe.aws.contract import (
+    MAX_RECEIVE_COUNT,
+    RETENTION_SECONDS,
+    RULE_MISSING,
+    VISIBILITY_TIMEOUT,
+    Action,
+    Drift,
+    desired_event_pattern,
+    normalised_policy,
+    queue_drift,
+    queue_policy,
+)
+from batchscribe.aws.exceptions import AWSToolingError, ProvisioningError
+from batchscribe.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ResourceOutcome:
+    """What a run did (or, in a dry run, would do) to one resource."""
+
+    kind: str
+    name: str
+    action: Action
+    drift: list[Drift] = field(default_factory=list)
+
+
+@dataclass
+class ProvisionResult:
+    """Everything a run found and did; `problems` lists what the final verification found wrong."""
+
+    region: str
+    bus_name: str
+    source: str
+    queue_url: str | None
+    queue_arn: str
+    dlq_url: str | None
+    dlq_arn: str
+    rule_arn: str
+    resources: list[ResourceOutcome]
+    problems: list[str]
+    dry_run: bool
+    reconcile: bool
+    iam_policies: dict[str, dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def changed(self) -> bool:
+        return any(r.action in ("created", "updated") for r in self.resources)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["changed"] = self.changed
+        return data
+
+
+class AWSInfrastructureProvisioner:
+    """Creates, checks and (with `reconcile`) repairs the event-flow resources.
+
+    Clients can be injected (tests pass emulator or Stubber clients); otherwise they are built from
+    the default credential chain, and missing credentials fail here, before any API call.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        target: AWSTarget | None = None,
+        sqs_client: Any = None,
+        events_client: Any = None,
+        reconcile: bool = False,
+        dry_run: bool = False,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        settings = settings or get_settings()
+        self.target = target or AWSTarget.from_settings(settings)
+        if sqs_client is None or events_client is None:
+            session = make_session(settings, self.target.region)
+            require_credentials(session)
+            sqs_client = sqs_client or make_client(session, "sqs", self.target)
+            events_client = events_client or make_client(session, "events", self.target)
+        self.sqs = sqs_client
+        self.events = events_client
+        self.reconcile = reconcile
+        self.dry_run = dry_run
+        self.caller = AWSCaller(
+            iam.PROVISIONER_ACTIONS,
+            backoff_base=backoff_base,
+            sleep=sleep,
+            policy_hint="docs/iam/provisioner-policy.json",
+        )
+        self._partition = "aws"
+        self._account = "ACCOUNT_ID"  # learnt from the first queue ARN we read
+        self.dlq_url: str | None = None
+        self.queue_url: str | None = None
+        self.rule_arn: str | None = None
+
+    # ARNs -----------------------------------------------------------------------------------
+    def _learn_account(self, arn: str) -> None:
+        parts = arn.split(":")
+        if len(parts) >= 5 and parts[4]:
+            self._partition, self._account = parts[1], parts[4]
+
+    @property
+    def dlq_arn(self) -> str:
+        t = self.target
+        return iam.queue_arn(self._partition, t.region, self._account, t.dlq_name)
+
+    @property
+    def queue_arn(self) -> str:
+        t = self.target
+        return iam.queue_arn(self._partition, t.region, self._account, t.queue_name)
+
+    @property
+    def expected_rule_arn(self) -> str:
+        t = self.target
+        return self.rule_arn or iam.rule_arn(
+            self._partition, t.region, self._account, t.bus_name, t.rule_name
+        )
+
+    # Queues ---------------------------------------------------------------------------------
+    def _find_queue(self, name: str) -> str | None:
+        found = call_optional(self.caller, self.sqs, "get_queue_url", frozenset(), QueueName=name)
+        return None if found is None else str(found["QueueUrl"])
+
+    def _attributes(self, url: str) -> dict[str, str]:
+        response = self.caller.call(
+            self.sqs, "get_queue_attributes", QueueUrl=url, AttributeNames=["All"]
+        )
+        return dict(response.get("Attributes", {}))
+
+    def _ensure_queue(
+        self, kind: str, name: str, desired: Callable[[], dict[str, str]]
+    ) -> tuple[ResourceOutcome, str | None]:
+        url = self._find_queue(name)
+        if url is None:
+            if self.dry_run:
+                logger.info("would create %s %s", kind, name)
+                return ResourceOutcome(kind, name, "would-create"), None
+            try:
+                url = str(
+                    self.caller.call(
+                        self.sqs, "create_queue", QueueName=name, Attributes=desired()
+                    )["QueueUrl"]
+                )
+            except AWSToolingError as exc:
+                if "QueueDeletedRecently" in str(exc):
+                    raise ProvisioningError(
+                        f"SQS refuses to recreate {name} within 60 s of deleting it; wait a "
+                        "minute and run again"
+                    ) from exc
+                raise
+            self._learn_account(self._attributes(url)["QueueArn"])
+            logger.info("created %s %s", kind, name)
+            return ResourceOutcome(kind, name, "created"), url
+        logger.warning("%s %s already exists; keeping it", kind, name)
+        actual = self._attributes(url)
+        self._learn_account(actual.get("QueueArn", ""))
+        wanted = desired()
+        drifts = queue_drift(actual, wanted, self.dlq_arn)
+        return self._settle_drift(kind, name, drifts, url, wanted), url
+
+    def _settle_drift(
+        self, kind: str, name: str, drifts: list[Drift], url: str, wanted: dict[str, str]
+    ) -> ResourceOutcome:
+        if not drifts:
+            return ResourceOutcome(kind, name, "exists")
+        for drift in drifts:
+            logger.warning(
+                "%s %s drifted: %s is %r, expected %r",
+                kind,
+                name,
+                drift.setting,
+                drift.actual,
+                drift.expected,
+            )
+        if not self.reconcile:
+            return ResourceOutcome(kind, name, "drift", drifts)
+        if self.dry_run:
+            return ResourceOutcome(kind, name, "would-update", drifts)
+        fixes = {d.setting: wanted[d.setting] for d in drifts}
+        self.caller.call(self.sqs, "set_queue_attributes", QueueUrl=url, Attributes=fixes)
+        logger.warning("%s %s reconciled: %s", kind, name, ", ".join(sorted(fixes)))
+        return ResourceOutcome(kind, name, "updated", drifts)
+
+    def desired_dlq_attributes(self) -> dict[str, str]:
+        """The DLQ keeps failed events as long as SQS allows, encrypted at rest."""
+        return {"MessageRetentionPeriod": RETENTION_SECONDS, "SqsManagedSseEnabled": "true"}
+
+    def desired_queue_attributes(self) -> dict[str, str]:
+        """SPEC section 6 step 2, exactly."""
+        redrive = {"deadLetterTargetArn": self.dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+        return {
+            "VisibilityTimeout": VISIBILITY_TIMEOUT,
+            "MessageRetentionPeriod": RETENTION_SECONDS,
+            "RedrivePolicy": json.dumps(redrive),
+            "SqsManagedSseEnabled": "true",
+            "Policy": json.dumps(queue_policy(self.queue_arn, self.expected_rule_arn)),
+        }
+
+    def create_dlq(self) -> ResourceOutcome:
+        """Step 1: the dead-letter queue, created first so the main queue can point at it."""
+        outcome, self.dlq_url = self._ensure_queue(
+            "dlq", self.target.dlq_name, self.desired_dlq_attributes
+        )
+        return outcome
+
+    def create_main_queue(self) -> ResourceOutcome:
+        """Step 2: the main queue with redrive, encryption and the EventBridge-only policy."""
+        outcome, self.queue_url = self._ensure_queue(
+            "queue", self.target.queue_name, self.desired_queue_attributes
+        )
+        return outcome
+
+    # Rule and target ------------------------------------------------------------------------
+    def _describe_rule(self) -> dict[str, Any] | None:
+        return call_optional(
+            self.caller,
+            self.events,
+            "describe_rule",
+            RULE_MISSING,
+            Name=self.target.rule_name,
+            EventBusName=self.target.bus_name,
+        )
+
+    def _put_rule(self) -> str:
+        try:
+            response = self.caller.call(
+                self.events,
+                "put_rule",
+                Name=self.target.rule_name,
+                EventBusName=self.target.bus_name,
+                EventPattern=json.dumps(desired_event_pattern(self.target.source)),
+                State="ENABLED",
+                Description="batchscribe: BatchProcessingCompleted events to the transcripts queue",
+            )
+        except AWSToolingError as exc:
+            if "ResourceNotFoundException" in str(exc):
+                raise ProvisioningError(
+                    f"event bus {self.target.bus_name!r} does not exist; create it or set "
+                    "EVENTBRIDGE_BUS_NAME=default"
+                ) from exc
+            raise
+        return str(response["RuleArn"])
+
+    def rule_drift(self, rule: dict[str, Any]) -> list[Drift]:
+        """Pattern and state of an existing rule against the contract."""
+        expected = desired_event_pattern(self.target.source)
+        drifts = []
+        try:
+            pattern = json.loads(rule.get("EventPattern") or "null")
+        except ValueError:
+            pattern = None
+        if pattern != expected:
+            drifts.append(Drift("EventPattern", rule.get("EventPattern"), json.dumps(expected)))
+        if rule.get("State") != "ENABLED":
+            drifts.append(Drift("State", rule.get("State"), "ENABLED"))
+        return drifts
+
+    def create_eventbridge_rule(self) -> ResourceOutcome:
+        """Step 3: the rule matching our source and detail type, ENABLED."""
+        name = self.target.rule_name
+        rule = self._describe_rule()
+        if rule is None:
+            if self.dry_run:
+                return ResourceOutcome("rule", name, "would-create")
+            self.rule_arn = self._put_rule()
+            logger.info("created rule %s", name)
+            return ResourceOutcome("rule", name, "created")
+        logger.warning("rule %s already exists; keeping it", name)
+        self.rule_arn = str(rule["Arn"])
+        drifts = self.rule_drift(rule)
+        for drift in drifts:
+            logger.warning("rule %s drifted: %s is %r", name, drift.setting, drift.actual)
+        if not drifts:
+            return ResourceOutcome("rule", name, "exists")
+        if not self.reconcile:
+            return ResourceOutcome("rule", name, "drift", drifts)
+        if self.dry_run:
+            return ResourceOutcome("rule", name, "would-update", drifts)
+        self.rule_arn = self._put_rule()
+        logger.warning("rule %s reconciled", name)
+        return ResourceOutcome("rule", name, "updated", drifts)
+
+    def _targets(self) -> list[dict[str, Any]]:
+        response = call_optional(
+            self.caller,
+            self.events,
+            "list_targets_by_rule",
+            RULE_MISSING,
+            Rule=self.target.rule_name,
+            EventBusName=self.target.bus_name,
+        )
+        return [] if response is None else list(response.get("Targets", []))
+
+    @staticmethod
+    def target_drift(target: dict[str, Any]) -> list[Drift]:
+        """A queue target must deliver the plain event: no role, no input rewriting."""
+        extras = ("RoleArn", "Input", "InputPath", "InputTransformer")
+        return [Drift(k, json.dumps(target[k]), "absent") for k in extras if k in target]
+
+    def add_queue_target(self) -> ResourceOutcome:
+        """Step 4: the queue ARN as the rule's target, without a RoleArn (the policy allows it)."""
+        name = f"{self.target.rule_name} -> {self.target.queue_name}"
+        ours = [t for t in self._targets() if t.get("Arn") == self.queue_arn]
+        drifts = [d for t in ours for d in self.target_drift(t)]
+        if ours and not drifts:
+            logger.warning("target %s already exists; keeping it", name)
+            return ResourceOutcome("target", name, "exists")
+        if ours and not self.reconcile:
+            return ResourceOutcome("target", name, "drift", drifts)
+        if self.dry_run:
+            return ResourceOutcome("target", name, "would-update" if ours else "would-create")
+        target_id = str(ours[0]["Id"]) if ours else self.target.queue_name[:64]
+        response = self.caller.call(
+            self.events,
+            "put_targets",
+            Rule=self.target.rule_name,
+            EventBusName=self.target.bus_name,
+            Targets=[{"Id": target_id, "Arn": self.queue_arn}],
+        )
+        if response.get("FailedEntryCount"):
+            raise ProvisioningError(f"PutTargets failed: {response.get('FailedEntries')}")
+        logger.info("target %s %s", name, "reconciled" if ours else "added")
+        return ResourceOutcome("target", name, "updated" if ours else "created", drifts)
+
+    # The whole run --------------------------------------------------------------------------
+    def verify(self) -> list[str]:
+        """Read every resource back; the problems found (empty when all matches SPEC 6)."""
+        problems: list[str] = []
+        dlq_url = self._find_queue(self.target.dlq_name)
+        queue_url = self._find_queue(self.target.queue_name)
+        rule = self._describe_rule()
+        if dlq_url is None:
+            problems.append(f"dlq {self.target.dlq_name} is missing")
+        else:
+            actual = self._attributes(dlq_url)
+            self._learn_account(actual.get("QueueArn", ""))
+            for d in queue_drift(actual, self.desired_dlq_attributes(), self.dlq_arn):
+                problems.append(f"dlq {d.setting} is {d.actual!r}, expected {d.expected!r}")
+        if rule is None:
+            problems.append(f"rule {self.target.rule_name} is missing")
+        else:
+            self.rule_arn = str(rule["Arn"])
+            for d in self.rule_drift(rule):
+                problems.append(f"rule {d.setting} is {d.actual!r}, expected {d.expected!r}")
+        if queue_url is None:
+            problems.append(f"queue {self.target.queue_name} is missing")
+        else:
+            actual = self._attributes(queue_url)
+            for d in queue_drift(actual, self.desired_queue_attributes(), self.dlq_arn):
+                problems.append(f"queue {d.setting} is {d.actual!r}, expected {d.expected!r}")
+        if rule is not None:
+            ours = [t for t in self._targets() if t.get("Arn") == self.queue_arn]
+            if not ours:
+                problems.append("the rule has no target pointing at the queue")
+            for d in (d for t in ours for d in self.target_drift(t)):
+                problems.append(f"target {d.setting} is set, expected {d.expected}")
+        return problems
+
+    def provision_all(self) -> ProvisionResult:
+        """Steps 1-4, then verification. Raises AWSToolingError when AWS refuses a step."""
+        outcomes = [self.create_dlq(), self.create_main_queue(), self.create_eventbridge_rule()]
+        if self.rule_arn and self.queue_url and not self.dry_run:
+            # The queue policy names the rule ARN; if AWS's ARN differs from our guess, fix it.
+            current = self._attributes(self.queue_url).get("Policy")
+            wanted = json.dumps(queue_policy(self.queue_arn, self.rule_arn))
+            created = outcomes[1].action == "created"
+            if created and normalised_policy(current) != normalised_policy(wanted):
+                self.caller.call(
+                    self.sqs,
+                    "set_queue_attributes",
+                    QueueUrl=self.queue_url,
+                    Attributes={"Policy": wanted},
+                )
+        outcomes.append(self.add_queue_target())
+        problems = [] if self.dry_run else self.verify()
+        t = self.target
+        return ProvisionResult(
+            region=t.region,
+            bus_name=t.bus_name,
+            source=t.source,
+            queue_url=self.queue_url,
+            queue_arn=self.queue_arn,
+            dlq_url=self.dlq_url,
+            dlq_arn=self.dlq_arn,
+            rule_arn=self.expected_rule_arn,
+            resources=outcomes,
+            problems=problems,
+            dry_run=self.dry_run,
+            reconcile=self.reconcile,
+            iam_policies=iam.all_policies(
+                partition=self._partition,
+                region=t.region,
+                account=self._account,
+                bus_name=t.bus_name,
+                queue_name=t.queue_name,
+                dlq_name=t.dlq_name,
+                rule_name=t.rule_name,
+            ),
+        )

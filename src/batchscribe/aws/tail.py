@@ -1,0 +1,183 @@
+"""`batchscribe tail`: a small reference consumer of the transcripts queue.
+
+It long-polls the queue, validates each message (EventBridge envelope and event detail) and prints
+one line per event with transcript lengths; the texts only with `show_text`. It deletes a message
+only with `ack`; without it, messages stay in the queue and are released for other consumers when
+tail stops. Note that every receive counts toward the queue's `maxReceiveCount` (3): a message
+watched without `--ack` for long enough moves to the DLQ, as it would for any consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from batchscribe.aws import iam
+from batchscribe.aws.clients import (
+    DEFAULT_BACKOFF_BASE,
+    AWSCaller,
+    AWSTarget,
+    make_client,
+    make_session,
+    require_credentials,
+)
+from batchscribe.aws.envelope import ReceivedEvent, parse_message
+from batchscribe.aws.exceptions import AWSToolingError, EventStructureError
+from batchscribe.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def format_event(received: ReceivedEvent, *, show_text: bool, acked: bool) -> str:
+    """One line per event; transcripts as lengths unless `show_text`."""
+    event = received.event
+    line = (
+        f"event interaction_id={event.interaction_id} tenant_id={event.tenant_id} "
+        f"user_id={event.user_id} account_id={event.account_id or '-'} "
+        f"timestamp={event.model_dump(mode='json')['timestamp']} "
+        f"raw_transcript={len(event.data.raw_transcript)} chars "
+        f"cleaned_transcript={len(event.data.cleaned_transcript)} chars "
+        f"receives={received.receive_count or '?'} {'acked' if acked else 'kept'}"
+    )
+    if show_text:
+        raw = event.data.raw_transcript.replace("\n", "\n    ")
+        cleaned = event.data.cleaned_transcript.replace("\n", "\n    ")
+        line += f"\n  raw:\n    {raw}\n  cleaned:\n    {cleaned}"
+    return line
+
+
+@dataclass
+class TailStats:
+    """What one tail session saw."""
+
+    valid: int = 0
+    invalid: int = 0
+    acked: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+class QueueTail:
+    """Long-poll the queue and print events. `run()` returns when `once` drains the queue, when
+    `max_messages` events were printed, or on KeyboardInterrupt."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        target: AWSTarget | None = None,
+        sqs_client: Any = None,
+        ack: bool = False,
+        show_text: bool = False,
+        max_messages: int | None = None,
+        once: bool = False,
+        wait_seconds: int = 20,
+        visibility_timeout: int = 30,
+        out: TextIO | None = None,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.target = target or AWSTarget.from_settings(self.settings)
+        if sqs_client is None:
+            session = make_session(self.settings, self.target.region)
+            require_credentials(session)
+            sqs_client = make_client(session, "sqs", self.target)
+        self.sqs = sqs_client
+        self.ack = ack
+        self.show_text = show_text
+        self.max_messages = max_messages
+        self.once = once
+        self.wait_seconds = wait_seconds
+        self.visibility_timeout = visibility_timeout
+        self.out = out or sys.stdout
+        self.caller = AWSCaller(
+            (*iam.CONSUMER_ACTIONS, "sqs:ChangeMessageVisibility"),
+            backoff_base=backoff_base,
+            policy_hint="docs/iam/consumer-policy.json",
+        )
+        self.stats = TailStats()
+
+    def _done(self) -> bool:
+        return self.max_messages is not None and self.stats.valid >= self.max_messages
+
+    def run(self) -> TailStats:
+        """Print events until a stop condition; kept messages are released on the way out."""
+        url = str(
+            self.caller.call(self.sqs, "get_queue_url", QueueName=self.target.queue_name)[
+                "QueueUrl"
+            ]
+        )
+        kept: dict[str, str] = {}
+        try:
+            while not self._done():
+                response = self.caller.call(
+                    self.sqs,
+                    "receive_message",
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=self.wait_seconds,
+                    VisibilityTimeout=self.visibility_timeout,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                )
+                messages = response.get("Messages", [])
+                if not messages and self.once:
+                    break
+                for message in messages:
+                    if self._done():
+                        kept[str(message["MessageId"])] = str(message["ReceiptHandle"])
+                        continue
+                    self._handle(url, message, kept)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._release(url, kept)
+        return self.stats
+
+    def _handle(self, url: str, message: dict[str, Any], kept: dict[str, str]) -> None:
+        message_id = str(message.get("MessageId"))
+        try:
+            received = parse_message(message, source=self.target.source)
+        except EventStructureError as exc:
+            if message_id not in self.stats.seen:
+                self.stats.invalid += 1
+                print(f"invalid message {message_id}: {exc}", file=self.out, flush=True)
+            self.stats.seen.add(message_id)
+            kept[message_id] = str(message["ReceiptHandle"])
+            return
+        if self.ack:
+            self.caller.call(
+                self.sqs, "delete_message", QueueUrl=url, ReceiptHandle=received.receipt_handle
+            )
+            self.stats.acked += 1
+            kept.pop(message_id, None)
+        else:
+            kept[message_id] = received.receipt_handle
+        if message_id not in self.stats.seen:
+            self.stats.valid += 1
+            print(
+                format_event(received, show_text=self.show_text, acked=self.ack),
+                file=self.out,
+                flush=True,
+            )
+        self.stats.seen.add(message_id)
+
+    def _release(self, url: str, kept: dict[str, str]) -> None:
+        """Make messages we did not delete visible to other consumers at once."""
+        items = list(kept.items())
+        for start in range(0, len(items), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, (_, handle) in enumerate(items[start : start + 10])
+            ]
+            try:
+                self.caller.call(
+                    self.sqs, "change_message_visibility_batch", QueueUrl=url, Entries=entries
+                )
+            except AWSToolingError as exc:  # e.g. a consumer policy without the action
+                logger.warning(
+                    "could not release %d kept messages (%s); they reappear after %d s",
+                    len(entries),
+                    exc,
+                    self.visibility_timeout,
+                )

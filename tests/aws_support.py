@@ -1,0 +1,88 @@
+"""Helpers for the AWS tooling tests: emulator clients, the CLI in-process, reading state back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from batchscribe.aws.cli import register
+from batchscribe.aws.emulator import LocalAWSEmulator
+
+QUEUE = "meeting-transcripts-queue"
+DLQ = "meeting-transcripts-dlq"
+RULE = "capture-transcripts-rule"
+
+
+def clients(emulator: LocalAWSEmulator) -> tuple[Any, Any]:
+    """(sqs, events) clients on the emulator with its dummy credentials."""
+    kwargs: dict[str, Any] = {
+        "endpoint_url": emulator.endpoint_url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    return boto3.client("sqs", **kwargs), boto3.client("events", **kwargs)
+
+
+def run_cli(*argv: str) -> int:
+    """Run `batchscribe <argv>` through the subcommands `register` adds; the exit code."""
+    parser = argparse.ArgumentParser(prog="batchscribe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return int(args.func(args))
+
+
+def queue_url(sqs: Any, name: str) -> str:
+    return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def attributes(sqs: Any, name: str) -> dict[str, str]:
+    url = queue_url(sqs, name)
+    return dict(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
+
+
+def snapshot(sqs: Any, events: Any) -> dict[str, Any]:
+    """Every provisioned setting, for "nothing changed" comparisons (counters left out)."""
+    state: dict[str, Any] = {}
+    for name in (DLQ, QUEUE):
+        attrs = attributes(sqs, name)
+        state[name] = {k: v for k, v in attrs.items() if not k.startswith("Approximate")}
+    rule = events.describe_rule(Name=RULE)
+    state[RULE] = {k: rule[k] for k in ("Arn", "EventPattern", "State")}
+    state["targets"] = events.list_targets_by_rule(Rule=RULE)["Targets"]
+    return state
+
+
+def drain(sqs: Any, name: str) -> list[dict[str, Any]]:
+    """Receive (and delete) every visible message of a queue."""
+    url = queue_url(sqs, name)
+    received: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return received
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        received += batch
+
+
+def policy_statement(sqs: Any) -> dict[str, Any]:
+    statements = json.loads(attributes(sqs, QUEUE)["Policy"])["Statement"]
+    assert len(statements) == 1
+    return dict(statements[0])
+
+
+@pytest.fixture(autouse=True)
+def restore_cli_logging() -> Iterator[None]:
+    """The CLI gives `batchscribe.aws` its own stderr handler; undo that after each test."""
+    log = logging.getLogger("batchscribe.aws")
+    handlers, propagate, level = list(log.handlers), log.propagate, log.level
+    yield
+    log.handlers[:] = handlers
+    log.propagate, log.level = propagate, level

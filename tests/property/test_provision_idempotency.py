@@ -1,0 +1,76 @@
+"""Property 6: provisioning is idempotent, whatever was deleted between runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from batchscribe.aws.clients import AWSTarget
+from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.aws.provision import AWSInfrastructureProvisioner
+from batchscribe.config import Settings
+from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
+from tests.strategies_aws import deletion_plans
+
+
+def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:
+    """Delete what the plan says, if it exists (a target goes with its rule)."""
+    existing = {u.rsplit("/", 1)[-1] for u in sqs.list_queues().get("QueueUrls", [])}
+    rules = {r["Name"] for r in events.list_rules()["Rules"]}
+    if RULE in rules and {"rule", "target"} & resources:
+        ids = [t["Id"] for t in events.list_targets_by_rule(Rule=RULE)["Targets"]]
+        if ids:
+            events.remove_targets(Rule=RULE, Ids=ids)
+        if "rule" in resources:
+            events.delete_rule(Name=RULE)
+    for kind, name in (("dlq", DLQ), ("queue", QUEUE)):
+        if kind in resources and name in existing:
+            sqs.delete_queue(QueueUrl=queue_url(sqs, name))
+
+
+def _assert_complete_and_correct(sqs: Any, events: Any) -> None:
+    state = snapshot(sqs, events)
+    queue, dlq = state[QUEUE], state[DLQ]
+    assert queue["VisibilityTimeout"] == "30"
+    assert queue["MessageRetentionPeriod"] == dlq["MessageRetentionPeriod"] == "1209600"
+    assert json.loads(queue["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq["QueueArn"],
+        "maxReceiveCount": 3,
+    }
+    statement = json.loads(queue["Policy"])["Statement"][0]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == state[RULE]["Arn"]
+    assert state[RULE]["State"] == "ENABLED"
+    assert [t["Arn"] for t in state["targets"]] == [queue["QueueArn"]]
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(plan=deletion_plans())
+def test_any_sequence_of_runs_ends_complete_and_a_rerun_changes_nothing(
+    emulator_env: LocalAWSEmulator, plan: list[frozenset[str]]
+) -> None:
+    emulator_env.reset()
+    sqs, events = clients(emulator_env)
+    target = AWSTarget.from_settings(Settings())
+
+    def run() -> Any:
+        provisioner = AWSInfrastructureProvisioner(
+            target=target, sqs_client=sqs, events_client=events
+        )
+        return provisioner.provision_all()
+
+    for deletions in plan:
+        _delete(sqs, events, deletions)
+        result = run()
+        assert result.ok, result.problems
+        _assert_complete_and_correct(sqs, events)
+
+    before = snapshot(sqs, events)
+    again = run()
+    assert [r.action for r in again.resources] == ["exists"] * 4
+    assert snapshot(sqs, events) == before
