@@ -62,7 +62,11 @@ def test_pass_forwards_to_the_emulator(proxy: FaultProxy) -> None:
 
 @pytest.mark.parametrize(
     ("mode", "code", "status"),
-    [("throttle", "ThrottlingException", 400), ("error500", "InternalException", 500)],
+    [
+        ("throttle", "ThrottlingException", 400),
+        ("error500", "InternalException", 500),
+        ("deny", "AccessDeniedException", 400),
+    ],
 )
 def test_error_modes_reach_botocore_as_aws_error_codes(
     proxy: FaultProxy, mode: str, code: str, status: int

@@ -16,6 +16,8 @@ Modes (`FaultProxy.set_mode`):
   EventBridge throttles: botocore's JSON parser takes the error code from `__type`, so the caller
   sees `ClientError` code `ThrottlingException`.
 - `slow`: wait `delay` seconds, then forward.
+- `deny`: answer 400 `AccessDeniedException`, a terminal error (a publisher without
+  `events:PutEvents`): the event is marked failed, never retried.
 
 Loopback only, one thread per connection, HTTP/1.1 keep-alive like the real endpoint.
 """
@@ -38,8 +40,8 @@ from urllib.parse import urlsplit
 
 from batchscribe.aws.emulator import free_port
 
-Mode = Literal["pass", "refuse", "reset", "error500", "throttle", "slow"]
-MODES: tuple[Mode, ...] = ("pass", "refuse", "reset", "error500", "throttle", "slow")
+Mode = Literal["pass", "refuse", "reset", "error500", "throttle", "slow", "deny"]
+MODES: tuple[Mode, ...] = ("pass", "refuse", "reset", "error500", "throttle", "slow", "deny")
 
 # Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1).
 _HOP_BY_HOP = frozenset(
@@ -109,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "throttle":
             self._aws_error(400, "ThrottlingException", "Rate exceeded")
+            return
+        if mode == "deny":
+            self._aws_error(400, "AccessDeniedException", "User is not authorized (injected)")
             return
         if mode == "slow":
             time.sleep(delay)
