@@ -24,7 +24,7 @@ from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy, Mode
 from tests.support.server import ServerProcess
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(170)]
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(170)]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FAULT_CYCLE: tuple[tuple[Mode, float], ...] = (

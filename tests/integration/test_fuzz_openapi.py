@@ -32,6 +32,8 @@ from batchscribe.config import Settings
 from batchscribe.http.app import create_app
 from tests.support.server import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 IDENTITY_HEADERS = ("X-Tenant-ID", "X-User-ID", "X-Account-ID")
 
 

@@ -24,6 +24,8 @@ from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy
 from tests.support.server import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TENANT = "0b6f3c1e-5d2a-4e8f-9c7b-1a2d3e4f5a6b"
 # Distinctive so a hit can only be a leak. moto accepts any key pair.
