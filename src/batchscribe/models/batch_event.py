@@ -7,9 +7,12 @@ versioning (a new optional field: minor; a removed or retyped field: major).
 
 from __future__ import annotations
 
+import argparse
+import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 DETAIL_TYPE = "BatchProcessingCompleted"
 
 
@@ -51,9 +54,15 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a `Z`, e.g. `2026-11-29T10:30:00.000Z`."""
+    """ISO 8601 in UTC with milliseconds and a `Z`, e.g. `2026-11-29T10:30:00.000Z`.
+
+    A naive datetime is taken as UTC (not local time). The fields are formatted by hand because
+    `strftime("%Y")` does not zero-pad years before 1000 on every platform.
+    """
+    v = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}."
+        f"{v.microsecond // 1000:03d}Z"
     )
 
 
@@ -69,12 +78,19 @@ class EventData(BaseModel):
 class BatchProcessingCompletedEvent(BaseModel):
     """Detail of the `BatchProcessingCompleted` EventBridge event."""
 
-    model_config = ConfigDict(extra="forbid", title="BatchProcessingCompleted")
+    # Fields with defaults (version, account_id, timestamp, status) are always present in the
+    # published JSON, so the serialization schema lists them as required for consumers.
+    model_config = ConfigDict(
+        extra="forbid",
+        title="BatchProcessingCompleted",
+        json_schema_serialization_defaults_required=True,
+    )
 
     version: Literal["1.0"] = Field(SCHEMA_VERSION, description="Schema version (semver).")
     interaction_id: UUID4Str = Field(description="UUID v4 of the request; dedupe on it.")
     tenant_id: UUID4Str = Field(description="UUID v4 of the tenant.")
-    user_id: str = Field(min_length=1, max_length=256, description="User who uploaded.")
+    # No min_length: an empty user id is an upstream bug, but refusing the event would lose it.
+    user_id: str = Field(max_length=256, description="User who uploaded.")
     account_id: str | None = Field(None, max_length=256, description="Account, if given.")
     timestamp: datetime = Field(
         default_factory=utc_now,
@@ -101,3 +117,49 @@ class BatchProcessingCompletedEvent(BaseModel):
     def detail_json(self) -> str:
         """The detail as compact JSON, exactly what goes into the EventBridge `Detail` field."""
         return self.model_dump_json()
+
+
+SCHEMA_ID = "https://batchscribe.dev/schemas/batch-processing-completed.v1.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "docs/events/batch-processing-completed.v1.json"
+
+
+def detail_json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of the published `detail`, generated from the model.
+
+    Serialization mode: it describes the JSON consumers receive (timestamp as a string, every
+    field present), not what the constructor accepts.
+    """
+    schema = BatchProcessingCompletedEvent.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+    }
+
+
+def render_schema() -> str:
+    """The schema file's exact text (sorted keys, two-space indent, final newline)."""
+    return json.dumps(detail_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m batchscribe.models.batch_event [--check] [PATH]`: write or check the schema."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("path", nargs="?", type=Path, default=SCHEMA_FILE)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args(argv)
+    text = render_schema()
+    if args.check:
+        current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
+        if current != text:
+            print(f"{args.path} is out of date; run python -m batchscribe.models.batch_event")
+            return 1
+        return 0
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(text, encoding="utf-8")
+    print(f"wrote {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""The relay: a background thread that moves outbox rows to EventBridge.
+
+It sleeps on a `threading.Event` and is woken by `wake()` the moment the request path stores a
+row, so a healthy EventBridge sees the event within milliseconds. A slow poll (every
+`poll_interval` seconds) also picks up rows written by other processes, retries that came due
+and leases that expired. Each wake-up claims up to 10 rows (one PutEvents call) and repeats until
+nothing is due.
+
+Failures: retryable codes (`ThrottlingException`, `InternalFailure`, 5xx, network errors) put
+the row back as pending with exponential backoff and jitter, capped at
+`RELAY_MAX_BACKOFF_SECONDS`, forever; a failure of the whole call also pauses the relay for the
+same delay so a dead endpoint is not hammered. Other codes mark the row `failed` with its code.
+A thread rather than an asyncio task: boto3 is blocking, and the relay must keep running (and
+draining on shutdown) regardless of what the event loop is doing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from batchscribe.events import metrics
+from batchscribe.events.exceptions import EventsError, OutboxError, PublishError
+from batchscribe.events.outbox import FAILED, PENDING, SENT, Outbox, OutboxRow, Outcome
+from batchscribe.services.aws_event_publisher import (
+    MAX_ENTRIES_PER_CALL,
+    AWSEventPublisher,
+    is_retryable_code,
+)
+
+logger = logging.getLogger(__name__)
+
+BASE_BACKOFF_SECONDS = 0.5
+DEFAULT_POLL_SECONDS = 1.0
+PURGE_INTERVAL_SECONDS = 3600.0
+
+
+def backoff_delay(attempt: int, cap: float, base: float = BASE_BACKOFF_SECONDS) -> float:
+    """Delay before retry number `attempt` (1-based): exponential, capped, "equal jitter".
+
+    Half the delay is fixed so it keeps growing; the other half is random so relays that failed
+    together do not retry together.
+    """
+    delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 32))
+    return float(delay / 2 + random.uniform(0, delay / 2))
+
+
+def _detail_timestamp(row: OutboxRow) -> str | None:
+    """The event's own `timestamp` (for the success log line), if the detail has one."""
+    try:
+        value = json.loads(row.entry.get("Detail") or "{}").get("timestamp")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value is not None else None
+
+
+@dataclass
+class DrainResult:
+    """What a synchronous drain did: rows sent, failed terminally, and put back for retry."""
+
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+class OutboxRelay:
+    """Publishes outbox rows in batches from a daemon thread; `start()`, `wake()`, `stop()`."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        publisher: AWSEventPublisher,
+        *,
+        lease_seconds: float = 30.0,
+        max_backoff_seconds: float = 300.0,
+        retention_seconds: float = 7 * 86400.0,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+        owner: str | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.publisher = publisher
+        self.lease_seconds = lease_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.retention_seconds = retention_seconds
+        self.poll_interval = poll_interval
+        self.owner = owner or f"relay-{uuid.uuid4().hex[:12]}"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._drain_deadline = 0.0
+        self._thread: threading.Thread | None = None
+        self._paused_until = 0.0
+        self._call_failures = 0
+        self._next_purge = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the relay a row is waiting: it claims and sends at once."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Keep sending due rows for up to `grace_seconds`, then stop and give back leases."""
+        if self._thread is None:
+            return
+        self._drain_deadline = time.monotonic() + grace_seconds
+        self._stopping.set()
+        self._wake.set()
+        # The last PutEvents call may outlive the deadline by at most the client's timeouts.
+        self._thread.join(grace_seconds + 15.0)
+        if self._thread.is_alive():
+            logger.error("The outbox relay did not stop in time; its leases will expire")
+        self._thread = None
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        logger.info("Outbox relay started", extra={"relay_owner": self.owner})
+        try:
+            while not self._stopping.is_set():
+                self._maybe_purge()
+                sent_something = self._step()
+                if not sent_something:
+                    self._wait(self._sleep_for())
+            self._drain()
+        finally:
+            try:
+                released = self.outbox.release(self.owner)
+                if released:
+                    logger.info("Released %d leased events for other relays", released)
+            except OutboxError:
+                logger.exception("Could not release the relay's leases; they will expire")
+            logger.info("Outbox relay stopped", extra={"relay_owner": self.owner})
+
+    def _drain(self) -> None:
+        """After stop(): send what is due until nothing is, or the grace period ends."""
+        while time.monotonic() < self._drain_deadline:
+            if self._step():
+                continue
+            try:
+                due = self.outbox.next_due_at()
+            except OutboxError:
+                return
+            left = self._drain_deadline - time.monotonic()
+            if due is None or not self.publisher.enabled:
+                return
+            wait = max(due - time.time(), self._paused_until - time.monotonic(), 0.0)
+            if wait >= left:
+                return
+            time.sleep(min(wait, left) + 0.01)
+        pending = self._pending_count()
+        if pending:
+            logger.warning(
+                "Shutdown grace period over with %d events still pending; they are sent on the "
+                "next start",
+                pending,
+            )
+
+    def _pending_count(self) -> int:
+        try:
+            counts = self.outbox.counts()
+        except OutboxError:
+            return -1
+        return counts[PENDING] + counts["sending"]
+
+    def _wait(self, seconds: float) -> None:
+        self._wake.wait(max(seconds, 0.0))
+        self._wake.clear()
+
+    def _sleep_for(self) -> float:
+        """Until the next retry, lease expiry or pause end, at most the poll interval."""
+        now_mono = time.monotonic()
+        if not self.publisher.enabled:
+            return self.poll_interval
+        if self._paused_until > now_mono:
+            return min(self._paused_until - now_mono, self.poll_interval)
+        try:
+            due = self.outbox.next_due_at()
+        except OutboxError:
+            return self.poll_interval
+        if due is None:
+            return self.poll_interval
+        return min(max(due - time.time(), 0.0), self.poll_interval)
+
+    def _maybe_purge(self) -> None:
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_INTERVAL_SECONDS
+        try:
+            purged = self.outbox.purge_sent(self.retention_seconds)
+        except OutboxError:
+            logger.exception("Purging sent events from the outbox failed")
+            return
+        if purged:
+            logger.info("Purged %d sent events older than the retention period", purged)
+
+    def _step(self) -> bool:
+        """Claim and send one batch. True when a batch was attempted (more may be due)."""
+        if not self.publisher.enabled or time.monotonic() < self._paused_until:
+            return False
+        try:
+            rows = self.outbox.claim(self.owner, MAX_ENTRIES_PER_CALL, self.lease_seconds)
+        except OutboxError:
+            logger.exception("Claiming events from the outbox failed")
+            self._paused_until = time.monotonic() + self.poll_interval
+            return False
+        if not rows:
+            return False
+        try:
+            self.send_batch(rows)
+        except Exception:
+            # A bug must not kill the thread: log it, give the rows back, slow down.
+            logger.exception("The outbox relay failed on a batch; retrying later")
+            self._paused_until = time.monotonic() + self.poll_interval
+            try:
+                self.outbox.release(self.owner)
+            except EventsError:
+                logger.exception("Could not release leases after a relay failure")
+        return True
+
+    def send_batch(self, rows: Sequence[OutboxRow]) -> DrainResult:
+        """One PutEvents call for the claimed `rows`; records every outcome in the outbox."""
+        result = DrainResult()
+        now = time.time()
+        outcomes: list[Outcome] = []
+        try:
+            answers = self.publisher.put_entries([row.entry for row in rows])
+        except PublishError as exc:
+            code = exc.code or type(exc).__name__
+            if exc.retryable:
+                self._call_failures += 1
+                pause = backoff_delay(self._call_failures, self.max_backoff_seconds)
+                self._paused_until = time.monotonic() + pause
+                logger.warning(
+                    "PutEvents failed for %d events with %s; retrying in %.1f s",
+                    len(rows),
+                    code,
+                    pause,
+                    extra={"error_code": code, "retry_in_seconds": round(pause, 3)},
+                )
+                for row in rows:
+                    outcomes.append(
+                        Outcome(
+                            row.id,
+                            PENDING,
+                            error_code=code,
+                            error_message=str(exc)[:500],
+                            next_attempt_at=now + pause,
+                        )
+                    )
+                    metrics.RELAY_RETRIES.labels(code=code).inc()
+                result.retried = len(rows)
+            elif len(rows) > 1:
+                # A refused call may be the fault of one entry (a bus that does not exist, a
+                # bad field): send each alone so the others are not failed with it.
+                logger.warning(
+                    "PutEvents refused a batch of %d with %s; sending them one by one",
+                    len(rows),
+                    code,
+                    extra={"error_code": code},
+                )
+                for row in rows:
+                    step = self.send_batch([row])
+                    result.sent += step.sent
+                    result.failed += step.failed
+                    result.retried += step.retried
+                return result
+            else:
+                logger.exception(
+                    "PutEvents refused %d events with %s: %s",
+                    len(rows),
+                    code,
+                    exc,
+                    extra={
+                        "error_code": code,
+                        "interaction_ids": [row.interaction_id for row in rows],
+                    },
+                )
+                for row in rows:
+                    outcomes.append(
+                        Outcome(row.id, FAILED, error_code=code, error_message=str(exc)[:500])
+                    )
+                    metrics.PUBLISHES_FAILED.labels(code=code).inc()
+                result.failed = len(rows)
+            self.outbox.apply(self.owner, outcomes)
+            return result
+
+        self._call_failures = 0
+        for row, answer in zip(rows, answers, strict=True):
+            outcomes.append(self._entry_outcome(row, answer, now, result))
+        self.outbox.apply(self.owner, outcomes)
+        return result
+
+    def _entry_outcome(
+        self, row: OutboxRow, answer: dict[str, str], now: float, result: DrainResult
+    ) -> Outcome:
+        log_extra = {
+            "interaction_id": row.interaction_id,
+            "source": row.entry.get("Source"),
+            "detail_type": row.entry.get("DetailType"),
+            "raw_len": row.raw_len,
+            "cleaned_len": row.cleaned_len,
+            "attempts": row.attempts,
+        }
+        event_id = answer.get("EventId")
+        code = answer.get("ErrorCode")
+        if event_id and not code:
+            metrics.PUBLISHES_OK.inc()
+            result.sent += 1
+            logger.info(
+                "Published BatchProcessingCompleted event %s",
+                event_id,
+                extra={"event_id": event_id, "timestamp": _detail_timestamp(row), **log_extra},
+            )
+            return Outcome(row.id, SENT, event_id=event_id)
+        code = code or "Unknown"
+        message = str(answer.get("ErrorMessage") or "")[:500]
+        if is_retryable_code(code):
+            delay = backoff_delay(row.attempts, self.max_backoff_seconds)
+            metrics.RELAY_RETRIES.labels(code=code).inc()
+            result.retried += 1
+            logger.warning(
+                "EventBridge answered %s for an event; retrying in %.1f s",
+                code,
+                delay,
+                extra={"error_code": code, **log_extra},
+            )
+            return Outcome(
+                row.id, PENDING, error_code=code, error_message=message, next_attempt_at=now + delay
+            )
+        metrics.PUBLISHES_FAILED.labels(code=code).inc()
+        result.failed += 1
+        logger.error(
+            "EventBridge refused an event with %s: %s",
+            code,
+            message,
+            extra={"error_code": code, **log_extra},
+        )
+        return Outcome(row.id, FAILED, error_code=code, error_message=message)
+
+    # -- synchronous use (CLI replay, tests) -------------------------------------------------
+
+    def drain_now(self, timeout_seconds: float) -> DrainResult:
+        """Send due rows in the calling thread until none is due or the timeout passes.
+
+        Waits for retries that come due within the timeout. Used by `outbox replay`.
+        """
+        total = DrainResult()
+        deadline = time.monotonic() + timeout_seconds
+        try:
+            while time.monotonic() < deadline:
+                wait = max(self._paused_until - time.monotonic(), 0.0)
+                if wait:
+                    time.sleep(min(wait, max(deadline - time.monotonic(), 0.0)))
+                    continue
+                rows = self.outbox.claim(self.owner, MAX_ENTRIES_PER_CALL, self.lease_seconds)
+                if rows:
+                    step = self.send_batch(rows)
+                    total.sent += step.sent
+                    total.failed += step.failed
+                    total.retried += step.retried
+                    continue
+                due = self.outbox.next_due_at()
+                if due is None or due - time.time() >= deadline - time.monotonic():
+                    break
+                time.sleep(max(due - time.time(), 0.0) + 0.01)
+        finally:
+            self.outbox.release(self.owner)
+        return total

@@ -1,0 +1,284 @@
+"""Events through the real app: the event of a processed upload reaches the queue, its status
+is visible only to its tenant, publisher failures never fail the request (Property 3), and
+events survive a SIGKILL while EventBridge is unreachable."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batchscribe.aws.emulator import LocalAWSEmulator, free_port
+from batchscribe.config import Settings
+from batchscribe.events.exceptions import OutboxError
+from batchscribe.events.outbox import SENT
+from batchscribe.events.runtime import EventsRuntime
+from batchscribe.http.app import create_app
+from batchscribe.models.batch_event import BatchProcessingCompletedEvent
+from batchscribe.pipeline.types import CleaningResult, Transcript
+from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from tests.strategies_events import RETRYABLE_ENTRY_CODES, TERMINAL_ENTRY_CODES
+from tests.support.aws import EventRoute, route_events_to_queue
+from tests.support.events import wait_for
+from tests.support.server import ServerProcess
+from tests.support.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
+
+TURNS = [(0, "So we ship on Friday."), (1, "Who tells the customer?")]
+
+
+class UpperCleaner:
+    """A trivial cleaner, so these tests do not depend on the cleaning engines."""
+
+    name = "upper"
+
+    async def clean(self, transcript: Transcript) -> CleaningResult:
+        return CleaningResult(text=transcript.raw_text.upper(), engine=self.name)
+
+    async def aclose(self) -> None:
+        return None
+
+
+RAW = "SPEAKER_0: So we ship on Friday.\nSPEAKER_1: Who tells the customer?"
+
+
+@pytest.fixture
+def source() -> str:
+    return f"test.http.{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
+    route = route_events_to_queue(aws_emulator.endpoint_url, source)
+    try:
+        yield route
+    finally:
+        route.close()
+
+
+def app_settings(tmp_path: Path, dg: DeepgramStandIn, **overrides: Any) -> Settings:
+    dg.words = deepgram_words(TURNS)
+    values: dict[str, Any] = {
+        "workers": 1,
+        "transcriber": "deepgram",
+        "deepgram_api_key": dg.api_key,
+        "deepgram_base_url": dg.base_url,
+        "outbox_path": tmp_path / "outbox.db",
+        "upload_dir": tmp_path,
+        "relay_max_backoff_seconds": 1,
+        "shutdown_grace_seconds": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def upload(client: TestClient, tenant: str) -> httpx.Response:
+    return client.post(
+        "/batch/process",
+        files={"file": ("meeting.wav", tone_bytes())},
+        headers={"X-Tenant-ID": tenant, "X-User-ID": "user-9"},
+    )
+
+
+def tone_bytes() -> bytes:
+    from tests.support.fixtures import write_tone
+
+    path = Path(f"tone-{uuid.uuid4().hex}.wav")  # tests run in their tmp dir
+    return write_tone(path, seconds=0.5).read_bytes()
+
+
+def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
+    emulator_env: LocalAWSEmulator,
+    route: EventRoute,
+    source: str,
+    tmp_path: Path,
+    deepgram_standin: DeepgramStandIn,
+) -> None:
+    settings = app_settings(
+        tmp_path, deepgram_standin, event_source=source, aws_endpoint_url=emulator_env.endpoint_url
+    )
+    tenant = str(uuid.uuid4())
+    with TestClient(create_app(settings, cleaner=UpperCleaner())) as client:
+        response = upload(client, tenant)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["event"] == {"status": "queued"}
+        (detail,) = route.receive_details(1)
+        event = BatchProcessingCompletedEvent.model_validate(detail)
+        assert event.interaction_id == body["interaction_id"]
+        assert event.tenant_id == tenant
+        assert event.user_id == "user-9"
+        assert event.data.raw_transcript == body["raw_transcript"] == RAW
+        assert event.data.cleaned_transcript == body["cleaned_transcript"]
+
+        url = f"/events/{body['interaction_id']}"
+        assert wait_for(
+            lambda: client.get(url, headers={"X-Tenant-ID": tenant}).json().get("status") == SENT
+        )
+        mine = client.get(url, headers={"X-Tenant-ID": tenant}).json()
+        assert mine["event_id"]
+        assert "Friday" not in str(mine)
+        other = client.get(url, headers={"X-Tenant-ID": str(uuid.uuid4())})
+        assert other.status_code == 404
+        assert other.json()["error"]["code"] == "event_not_found"
+        unknown = client.get(f"/events/{uuid.uuid4()}", headers={"X-Tenant-ID": tenant})
+        assert unknown.status_code == 404
+        ready = client.get("/readyz").json()["events"]
+        assert ready["publisher"] == "enabled"
+        assert ready["outbox"]["writable"] is True
+
+
+class BrokenClient:
+    """An `events` client failing in whichever way the current example asks."""
+
+    def __init__(self) -> None:
+        self.failure: tuple[str, str] = ("entry", "InternalFailure")
+        self.meta = None
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        kind, code = self.failure
+        if kind == "entry":
+            return {
+                "FailedEntryCount": len(Entries),
+                "Entries": [{"ErrorCode": code, "ErrorMessage": "x"}] * len(Entries),
+            }
+        if kind == "call":
+            status = 500 if code.startswith("Internal") else 400
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": "x"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+                "PutEvents",
+            )
+        if kind == "network":
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        if kind == "timeout":
+            raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
+        if kind == "credentials":
+            raise NoCredentialsError()
+        raise RuntimeError("a bug in the client")
+
+    def close(self) -> None:
+        pass
+
+
+FAILURES = st.one_of(
+    st.tuples(st.just("entry"), st.sampled_from(RETRYABLE_ENTRY_CODES + TERMINAL_ENTRY_CODES)),
+    st.tuples(
+        st.just("call"),
+        st.sampled_from(
+            [
+                "ThrottlingException",
+                "InternalException",
+                "AccessDeniedException",
+                "ResourceNotFoundException",
+                "ValidationException",
+            ]
+        ),
+    ),
+    st.tuples(st.sampled_from(["network", "timeout", "credentials", "bug", "outbox"]), st.just("")),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(failure=FAILURES)
+def test_property3_no_publisher_failure_fails_the_request(
+    failure: tuple[str, str],
+    tmp_path: Path,
+    deepgram_standin: DeepgramStandIn,
+    app_with_broken_publisher: tuple[TestClient, BrokenClient, EventsRuntime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, broken, runtime = app_with_broken_publisher
+    broken.failure = failure
+    with monkeypatch.context() as patch:
+        if failure[0] == "outbox":
+
+            def refuse(**_: Any) -> None:
+                raise OutboxError("disk full")
+
+            assert runtime.outbox is not None
+            patch.setattr(runtime.outbox, "insert", refuse)
+        response = upload(client, str(uuid.uuid4()))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["raw_transcript"] == RAW
+    assert body["cleaned_transcript"] == RAW.upper()
+    expected = "not_stored" if failure[0] == "outbox" else "queued"
+    assert body["event"]["status"] == expected
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def app_with_broken_publisher(
+    tmp_path: Path, deepgram_standin: DeepgramStandIn
+) -> Iterator[tuple[TestClient, BrokenClient, EventsRuntime]]:
+    settings = app_settings(tmp_path, deepgram_standin)
+    broken = BrokenClient()
+    runtime = EventsRuntime(settings, publisher=AWSEventPublisher(client=broken, settings=settings))
+    with TestClient(create_app(settings, events=runtime, cleaner=UpperCleaner())) as client:
+        yield client, broken, runtime
+
+
+@pytest.mark.slow
+def test_events_survive_sigkill_while_eventbridge_is_unreachable(
+    aws_emulator: LocalAWSEmulator,
+    route: EventRoute,
+    source: str,
+    tmp_path: Path,
+    deepgram_standin: DeepgramStandIn,
+    openai_standin: OpenAIStandIn,
+) -> None:
+    deepgram_standin.words = deepgram_words(TURNS)
+    secret = f"emulator-secret-{uuid.uuid4().hex}"  # the emulator accepts any key
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "EVENT_SOURCE": source,
+        "OUTBOX_PATH": str(tmp_path / "outbox.db"),
+        "TRANSCRIBER": "deepgram",
+        "DEEPGRAM_API_KEY": deepgram_standin.api_key,
+        "DEEPGRAM_BASE_URL": deepgram_standin.base_url,
+        "CLEANER": "openai",
+        "OPENAI_API_KEY": openai_standin.api_key,
+        "OPENAI_BASE_URL": openai_standin.base_url,
+        "WORKERS": "1",
+        "RELAY_MAX_BACKOFF_SECONDS": "0.5",
+    }
+    log = tmp_path / "server.log"
+    server = ServerProcess(env, log)
+    ids = []
+    with server:
+        for _ in range(5):
+            response = httpx.post(
+                server.url + "/batch/process", files={"file": ("m.wav", tone_bytes())}, timeout=60
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["event"]["status"] == "queued"
+            ids.append(response.json()["interaction_id"])
+        server.kill()  # SIGKILL: no drain, no lease release
+
+    restarted = ServerProcess({**env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}, log)
+    with restarted:
+        details = route.receive_details(5, timeout=60)
+    assert sorted(d["interaction_id"] for d in details) == sorted(ids)
+    text = log.read_text(errors="replace")
+    assert "ship on Friday" not in text  # transcripts never reach the logs
+    assert secret not in text

@@ -1,0 +1,107 @@
+"""Helpers for event tests: waiting, metrics, faulty clients, direct outbox rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError, EndpointConnectionError
+from prometheus_client import REGISTRY
+
+from batchscribe.events.outbox import PENDING, Outbox
+from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll `predicate` until true or the timeout; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def metric(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def add_rows(
+    outbox: Outbox,
+    count: int,
+    source: str,
+    *,
+    tenant_id: str | None = None,
+    detail: str | None = None,
+    bus: str = "default",
+    status: str = PENDING,
+) -> list[str]:
+    """Write `count` valid events straight into the outbox (as another process would)."""
+    ids = []
+    tenant = tenant_id or str(uuid.uuid4())
+    for _ in range(count):
+        iid = str(uuid.uuid4())
+        event = BatchProcessingCompletedEvent(
+            interaction_id=iid,
+            tenant_id=tenant,
+            user_id="u",
+            data=EventData(raw_transcript="SPEAKER_0: hi", cleaned_transcript="Hi."),
+        )
+        entry = {
+            "Source": source,
+            "DetailType": DETAIL_TYPE,
+            "Detail": detail or event.detail_json(),
+            "EventBusName": bus,
+        }
+        outbox.insert(
+            interaction_id=iid,
+            tenant_id=tenant,
+            entry=entry,
+            size_bytes=1,
+            raw_len=13,
+            cleaned_len=3,
+            status=status,
+        )
+        ids.append(iid)
+    return ids
+
+
+class FaultyClient:
+    """Wraps a real `events` client; the first calls misbehave as scripted, then it passes.
+
+    Script items: "throttle" / "internal" (every entry fails with that per-entry code),
+    "call-throttle" (the whole call raises ThrottlingException), "network" (connection error).
+    Used only for faults the emulator cannot produce.
+    """
+
+    def __init__(self, real: Any, script: list[str]) -> None:
+        self.real = real
+        self.meta = real.meta
+        self.script = list(script)
+        self.calls: list[int] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(len(Entries))
+        action = self.script.pop(0) if self.script else None
+        if action in ("throttle", "internal"):
+            code = "ThrottlingException" if action == "throttle" else "InternalFailure"
+            return {
+                "FailedEntryCount": len(Entries),
+                "Entries": [{"ErrorCode": code, "ErrorMessage": "try later"}] * len(Entries),
+            }
+        if action == "call-throttle":
+            raise ClientError(
+                {
+                    "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "PutEvents",
+            )
+        if action == "network":
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return dict(self.real.put_events(Entries=Entries))
+
+    def close(self) -> None:
+        self.real.close()
