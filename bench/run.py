@@ -5,7 +5,7 @@
 
 Environment knobs (defaults are what `make bench` runs):
     BENCH_LONG_MINUTES      length of P4's long upload (60)
-    BENCH_SPEECH_FRACTION   share of speech in P4's uploads, the rest room tone (0.25)
+    BENCH_SPEECH_FRACTION   share of speech in P4's uploads, the rest room tone (0.1)
     BENCH_ROUNDS            P2 rounds of 10 requests per condition (4)
     BENCH_EVENTS            P3 events per side per repetition (200)
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -48,6 +49,7 @@ from bench.harness import (
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CORES = os.cpu_count() or 1
+P1_CLIP_SECONDS = 20.0
 
 
 def _env_float(name: str, default: float) -> float:
@@ -81,14 +83,14 @@ def _require_ok(uploads: list[Upload], what: str) -> None:
 def p1_pipeline_efficiency(tmp: Path) -> dict[str, Any]:
     """HTTP throughput (audio s / s) with CORES concurrent requests over the bare engine in
     CORES processes, same audio; the two sides alternate twice to spread machine noise."""
-    clip = audio.build_wav(tmp / "p1.wav", 40.0)
-    repeats = 3
+    clip = audio.build_wav(tmp / "p1.wav", P1_CLIP_SECONDS)
+    repeats = 2
     server = start_server("p1", tmp, {"WORKERS": str(CORES)})
     reps: list[dict[str, Any]] = []
     try:
         _require_ok(_concurrent_uploads(server.url, clip, CORES, 1), "P1 warm-up")
         for rep in range(2):
-            log(f"P1 rep {rep + 1}: bare engine, {CORES} processes x {repeats} x 40 s")
+            log(f"P1 rep {rep + 1}: bare engine, {CORES} processes x {repeats} x clip")
             bare = bare_throughput(clip, CORES, repeats)
             log(f"P1 rep {rep + 1}: HTTP, {CORES} concurrent clients x {repeats}")
             started = time.perf_counter()
@@ -122,7 +124,7 @@ def p1_pipeline_efficiency(tmp: Path) -> dict[str, Any]:
         "http_audio_seconds_per_second": round(http_tp, 3),
         "bare_audio_seconds_per_second": round(bare_tp, 3),
         "concurrency": CORES,
-        "clip_seconds": 40.0,
+        "clip_seconds": P1_CLIP_SECONDS,
         "repetitions": reps,
     }
 
@@ -214,12 +216,11 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
     scan of the whole queue per message), so both sides are bounded by the emulator there.
     Each side gets a fresh queue, since moto's cost per message grows with the queue's length.
     """
+    from batchscribe.config import Settings
     from batchscribe.events.outbox import PENDING, Outbox
     from batchscribe.events.relay import OutboxRelay
     from batchscribe.events.size import entry_size
     from batchscribe.services.aws_event_publisher import AWSEventPublisher
-
-    from batchscribe.config import Settings
 
     count = int(_env_float("BENCH_EVENTS", 200))
     raw = "SPEAKER_0: " + " ".join(["the quarterly numbers look fine"] * 60)  # ~2 kB, realistic
@@ -334,7 +335,7 @@ def p4_memory_ratio(tmp: Path) -> dict[str, Any]:
     """Peak RSS of the server's process tree (server + workers) during one long upload over one
     1-minute upload; a fresh server for each so earlier peaks do not carry over."""
     minutes = _env_float("BENCH_LONG_MINUTES", 60)
-    fraction = _env_float("BENCH_SPEECH_FRACTION", 0.25)
+    fraction = _env_float("BENCH_SPEECH_FRACTION", 0.1)
     short = audio.build_flac(tmp / "p4-1min.flac", 60, fraction)
     long = audio.build_flac(tmp / f"p4-{minutes:g}min.flac", minutes * 60, fraction)
     runs: dict[str, Any] = {}
@@ -438,6 +439,8 @@ def _row(key: str, result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     wanted = set(argv if argv is not None else sys.argv[1:]) or {"p1", "p2", "p3", "p4", "healthz"}
+    # `finally` blocks stop the servers and the emulator when the run is interrupted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     results: dict[str, Any] = {"machine": machine_facts()}
     with tempfile.TemporaryDirectory(prefix="batchscribe-bench-") as tmp_name:
