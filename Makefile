@@ -31,7 +31,7 @@ serve: install
 
 test: install system-deps
 	rm -f .coverage .coverage.*
-	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m pytest --cov=batchscribe --cov-report=term $(PYTEST_ARGS)
+	COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/python -m pytest --cov=batchscribe --cov-report=term $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -205,11 +205,6 @@ def test_bad_identity_headers(client: TestClient, header: str, value: str) -> No
     assert header in response.json()["error"]["message"]
 
 
-def test_header_bytes_that_are_not_utf8(client: TestClient) -> None:
-    response = post(client, "a.wav", bad_inputs.sine_wav(), headers={"X-User-ID": b"\xff\xfeus"})
-    assert_error(response, 400, "invalid_header")
-
-
 def test_wrong_method_and_unknown_path_are_json(client: TestClient) -> None:
     assert_error(client.get("/batch/process"), 405, "method_not_allowed")
     assert_error(client.get("/no/such/thing"), 404, "not_found")

@@ -37,7 +37,7 @@ def server(tmp_path: Path) -> ServerProcess:
 def test_healthz_answers_and_overflow_is_refused_while_transcribing(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    audio = long_speech_wav(tmp_path / "long.wav", repeats=6)
+    audio = long_speech_wav(tmp_path / "long.wav", repeats=3)
     results: dict[str, httpx.Response] = {}
 
     def upload() -> None:
@@ -70,11 +70,14 @@ def test_healthz_answers_and_overflow_is_refused_while_transcribing(
     assert busy.json()["error"]["code"] == "overloaded"
     assert int(busy.headers["Retry-After"]) > 0
     assert results["long"].status_code == 200, results["long"].text
-    assert results["long"].json()["duration_seconds"] > 60
+    assert results["long"].json()["duration_seconds"] > 3 * 20
 
 
 @pytest.mark.slow
 def test_sigterm_exits_cleanly(server: ServerProcess) -> None:
     server.start()
-    assert server.terminate(timeout=60) == 0
-    assert "stopping batchscribe" in server.log_path.read_text()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught, as servers should.
+    assert server.terminate(timeout=60) in (0, -15)
+    log = server.log_path.read_text()
+    assert "stopping batchscribe" in log
+    assert '"level": "ERROR"' not in log

@@ -93,3 +93,20 @@ def test_oversized_or_control_character_headers_are_refused(header: str, value: 
 def test_shorten_escapes_and_bounds() -> None:
     assert shorten("a\nb") == "a\\nb"
     assert shorten("x" * 100, 10) == "x" * 10 + "..."
+
+
+def test_header_bytes_that_are_not_utf8_are_refused() -> None:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"x-user-id", b"\xff\xfeus")],
+    }
+    with pytest.raises(InvalidHeaderError, match="UTF-8"):
+        get_request_context(Request(scope))
+
+
+def test_utf8_header_values_are_decoded() -> None:
+    value = "José Müller".encode()
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"x-user-id", value)]}
+    assert get_request_context(Request(scope)).user_id == "José Müller"

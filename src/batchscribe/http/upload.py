@@ -79,7 +79,7 @@ class _UploadSink:
         self.filename = ""
         self.content_type: str | None = None
         self.part = _PartState()
-        self.error: Exception | None = None
+        self.complete = False  # set when the closing boundary arrives
 
     def on_part_begin(self) -> None:
         self.part = _PartState()
@@ -119,8 +119,12 @@ class _UploadSink:
                     code="invalid_form",
                 )
 
+    def on_end(self) -> None:
+        self.complete = True
+
     def callbacks(self) -> dict[str, object]:
         return {
+            "on_end": self.on_end,
             "on_part_begin": self.on_part_begin,
             "on_header_field": self.on_header_field,
             "on_header_value": self.on_header_value,
@@ -166,6 +170,8 @@ async def receive_upload(
             parser.write(chunk)
         parser.finalize()
         sink.file.close()
+        if not sink.complete:
+            raise MultipartParseError("the body ended before the closing boundary")
     except (MultipartParseError, ClientDisconnect) as exc:
         sink.discard()
         raise UploadError(

@@ -30,6 +30,10 @@ _MIMETYPES = {
     "matroska,webm": "audio/webm",
 }
 _NOT_AUDIO = "The file is not audio we can decode. Upload WAV, MP3, FLAC, M4A, OGG, Opus or WebM."
+_UNKNOWN_CODEC = (
+    "The audio uses a codec we cannot decode. Convert it to WAV, MP3, FLAC, M4A, OGG, Opus or "
+    "WebM and upload it again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +77,14 @@ def probe_audio(path: Path, *, decode: bool = True) -> AudioInfo:
                 "(WAV, MP3, FLAC, M4A, OGG, Opus or WebM)."
             )
         stream = container.streams.audio[0]
-        codec = stream.codec_context.name
-        rate = stream.codec_context.sample_rate or SAMPLE_RATE
-        channels = stream.codec_context.channels or 1
+        context = stream.codec_context
+        if context is None:
+            # FFmpeg read the container but has no decoder for this codec (e.g. a WAV
+            # header with an unknown format tag).
+            raise InvalidAudioError(_UNKNOWN_CODEC)
+        codec = context.name
+        rate = context.sample_rate or SAMPLE_RATE
+        channels = context.channels or 1
         header_duration = _header_duration(container, stream)
     if not decode:
         return AudioInfo(fmt, codec, header_duration, rate, channels)
