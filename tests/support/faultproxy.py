@@ -72,6 +72,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     proxy: FaultProxy
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (read timeout, killed server) is normal here: stay quiet."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
