@@ -101,6 +101,20 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def tree_pids(pid: int) -> list[int]:
+    return [proc.pid for proc in process_tree(pid)]
+
+
 def high_water_marks(pid: int) -> dict[str, int]:
     """VmHWM (the kernel's peak RSS) of each process in the tree, by `name[pid]`."""
     marks: dict[str, int] = {}
