@@ -6,10 +6,10 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.strategies_pipeline import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
 
 from batchscribe.pipeline.cleaners.rules import FILLERS, RulesCleaner, split_sentences
 from batchscribe.pipeline.types import Transcript, parse_turns
+from tests.strategies_pipeline import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
 
 CLEANER = RulesCleaner()
 _EDGE = "\"'()[]{},;:.?!\u2026\u2019-"

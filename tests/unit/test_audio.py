@@ -8,10 +8,10 @@ import struct
 from pathlib import Path
 
 import pytest
-from tests.support.audio import BAD_INPUTS, SPEECH_FORMATS, speech_fixture
 
 from batchscribe.pipeline.audio import SAMPLE_RATE, iter_pcm, probe_audio
 from batchscribe.pipeline.exceptions import InvalidAudioError
+from tests.support.audio import BAD_INPUTS, SPEECH_FORMATS, speech_fixture
 
 #: Length of the fixtures as synthesised (silence included), from scripts/make_fixtures.py.
 SPEECH_SECONDS = 20.17

@@ -137,3 +137,14 @@ def test_a_cleaner_bug_degrades_to_the_raw_text(monkeypatch: pytest.MonkeyPatch)
     assert result.degraded
     assert result.text == "SPEAKER_0: um hello"
     assert result.reason == "cleaner_error"
+
+
+def test_long_transcripts_are_cleaned_off_the_event_loop_with_the_same_result() -> None:
+    t = transcript(*[(i % 2, "um the the weather is uh nice today") for i in range(300)])
+
+    async def run() -> str:
+        return (await RulesCleaner().clean(t)).text
+
+    text = asyncio.run(run())
+    assert text == CLEANER.clean_transcript(t).text
+    assert text.splitlines()[0] == "SPEAKER_0: The weather is nice today."

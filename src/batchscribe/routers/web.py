@@ -1,0 +1,63 @@
+"""The web page at `/` and its static assets under `/static/`.
+
+The page is hand-written HTML, CSS and JavaScript shipped inside the package, so it works offline
+and needs no build step. A strict Content-Security-Policy keeps every request on the app's own
+origin: no CDN, font or analytics call can slip in later unnoticed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from batchscribe.config import get_settings
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+# 'self' only; blob: lets the page play back a recording it made itself.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # The page is tiny; always revalidate so a deploy is seen at once.
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@lru_cache(maxsize=1)
+def _page_template() -> str:
+    return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+
+def _format_megabytes(value: float) -> str:
+    """`100.0` -> `100`, `2.5` -> `2.5`: the limit as a person would write it."""
+    return f"{value:g}"
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index() -> HTMLResponse:
+    """Serve the single page that uploads or records audio and shows both transcripts.
+
+    The upload limit is written into the page so it can refuse an oversized file before
+    sending it, with the same number the server enforces.
+    """
+    limit = _format_megabytes(get_settings().max_upload_mb)
+    page = _page_template().replace("__MAX_UPLOAD_MB__", limit)
+    return HTMLResponse(page, headers=_PAGE_HEADERS)
+
+
+def mount_web(app: FastAPI) -> None:
+    """Add the page route and the `/static` assets to `app` (call once in the app factory)."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

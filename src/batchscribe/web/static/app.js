@@ -1,0 +1,805 @@
+// batchscribe web page: upload or record audio, show both transcripts and the event's delivery.
+// Plain JavaScript, no build step, no third-party code; every request goes to this origin.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  const els = {
+    dropzone: $("dropzone"),
+    chooseButton: $("choose-button"),
+    fileInput: $("file-input"),
+    recorder: $("recorder"),
+    recordStart: $("record-start"),
+    recordStop: $("record-stop"),
+    recElapsed: $("rec-elapsed"),
+    recordHint: $("record-hint"),
+    identity: $("identity"),
+    tenant: $("tenant-id"),
+    user: $("user-id"),
+    account: $("account-id"),
+    identityError: $("identity-error"),
+    identityClear: $("identity-clear"),
+    statusCard: $("status-card"),
+    statusText: $("status-text"),
+    statusClock: $("status-clock"),
+    spinner: $("spinner"),
+    progress: $("progress"),
+    progressBar: $("progress-bar"),
+    fileSummary: $("file-summary"),
+    errorBox: $("error-box"),
+    errorTitle: $("error-title"),
+    errorAdvice: $("error-advice"),
+    errorDetail: $("error-detail"),
+    retryButton: $("retry-button"),
+    retryRow: $("retry-row"),
+    cancelButton: $("cancel-button"),
+    cancelRow: $("cancel-row"),
+    status: $("status"),
+    statusLine: document.querySelector(".status-line"),
+    statusHeading: $("status-heading"),
+    results: $("results"),
+    resultsHeading: $("results-heading"),
+    warningBox: $("warning-box"),
+    metaDuration: $("meta-duration"),
+    metaCleaning: $("meta-cleaning"),
+    metaInteraction: $("meta-interaction"),
+    copyId: $("copy-id"),
+    eventBadge: $("event-badge"),
+    eventDetail: $("event-detail"),
+    eventLive: $("event-live"),
+    rawTranscript: $("raw-transcript"),
+    cleanedTranscript: $("cleaned-transcript"),
+    copyLive: $("copy-live"),
+  };
+
+  const STORAGE_KEY = "batchscribe.identity.v1";
+  const MIB = 1024 * 1024;
+  const maxUploadMb = Number.parseFloat(document.body.dataset.maxUploadMb || "");
+  const FINAL_EVENT_STATES = new Set(["sent", "held", "failed", "too_large"]);
+  // States after which there is nothing to ask the server: no event was stored.
+  const UNTRACKED_EVENT_STATES = new Set(["disabled", "not_stored"]);
+  // Event polling: start quickly, back off, give up after a bounded number of tries.
+  const POLL_FIRST_DELAY_MS = 400;
+  const POLL_MAX_DELAY_MS = 5000;
+  const POLL_MAX_TRIES = 40;
+
+  const state = {
+    busy: false,
+    xhr: null,
+    lastUpload: null, // { blob, name } so "Try again" can resend it
+    clockTimer: null,
+    pollGeneration: 0,
+    pollTimer: null,
+    transcripts: { raw: "", cleaned: "" },
+    recording: null, // { recorder, stream, chunks, started, timer, ext }
+  };
+
+  // ---------- small helpers ----------
+
+  function formatClock(ms) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = String(total % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  }
+
+  function formatDuration(seconds) {
+    if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "–";
+    if (seconds < 60) return `${seconds.toFixed(1)} s`;
+    return formatClock(seconds * 1000);
+  }
+
+  function formatBytes(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < MIB) return `${(bytes / 1024).toFixed(0)} KB`;
+    return `${(bytes / MIB).toFixed(1)} MB`;
+  }
+
+  function startClock(prefixText, startedAt) {
+    stopClock();
+    els.statusText.textContent = prefixText;
+    const tick = () => { els.statusClock.textContent = formatClock(Date.now() - startedAt); };
+    tick();
+    state.clockTimer = window.setInterval(tick, 500);
+  }
+
+  function stopClock() {
+    if (state.clockTimer !== null) window.clearInterval(state.clockTimer);
+    state.clockTimer = null;
+    els.statusClock.textContent = "";
+  }
+
+  function setSpinner(on) {
+    els.spinner.classList.toggle("is-idle", !on);
+    if (on) els.statusLine.classList.remove("is-done");
+  }
+
+  function setProgress(percent) {
+    const value = Math.max(0, Math.min(100, Math.round(percent)));
+    els.progress.hidden = false;
+    els.progress.setAttribute("aria-valuenow", String(value));
+    els.progressBar.style.width = `${value}%`;
+  }
+
+  // ---------- identity fields (sent as headers, remembered in this browser) ----------
+
+  const identityFields = [
+    { input: els.tenant, header: "X-Tenant-ID", key: "tenant", label: "Tenant ID" },
+    { input: els.user, header: "X-User-ID", key: "user", label: "User ID" },
+    { input: els.account, header: "X-Account-ID", key: "account", label: "Account ID" },
+  ];
+
+  function loadIdentity() {
+    let saved = {};
+    try {
+      saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) || "{}") || {};
+    } catch (_) {
+      saved = {};
+    }
+    let any = false;
+    for (const f of identityFields) {
+      if (typeof saved[f.key] === "string" && saved[f.key]) {
+        f.input.value = saved[f.key];
+        any = true;
+      }
+    }
+    if (any) els.identity.open = true;
+  }
+
+  function saveIdentity() {
+    const data = {};
+    for (const f of identityFields) data[f.key] = f.input.value.trim();
+    try {
+      window.localStorage.setItem(STORAGE_KEY, JSON.stringify(data));
+    } catch (_) {
+      // Private browsing or storage disabled: the fields still work for this visit.
+    }
+  }
+
+  // Header values must be printable ASCII: the browser refuses anything else in a header.
+  const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+  function identityHeaders() {
+    const headers = {};
+    for (const f of identityFields) {
+      f.input.removeAttribute("aria-invalid");
+    }
+    els.identityError.hidden = true;
+    for (const f of identityFields) {
+      const value = f.input.value.trim();
+      if (!value) continue;
+      if (!PRINTABLE_ASCII.test(value)) {
+        f.input.setAttribute("aria-invalid", "true");
+        els.identityError.textContent =
+          `${f.label} can only contain letters, digits and basic punctuation (no accents or symbols).`;
+        els.identityError.hidden = false;
+        els.identity.open = true;
+        f.input.focus();
+        return null;
+      }
+      headers[f.header] = value;
+    }
+    return headers;
+  }
+
+  // ---------- busy state ----------
+
+  function setBusy(busy) {
+    state.busy = busy;
+    els.chooseButton.disabled = busy;
+    els.recordStart.disabled = busy || !recordingSupported();
+    els.dropzone.classList.toggle("is-disabled", busy);
+    els.cancelRow.hidden = !busy;
+  }
+
+  // ---------- errors in plain words ----------
+
+  function clearError() {
+    els.errorBox.hidden = true;
+    els.retryRow.hidden = true;
+    els.status.hidden = false;
+    els.errorTitle.textContent = "";
+    els.errorAdvice.textContent = "";
+    els.errorDetail.textContent = "";
+  }
+
+  function showError({ title, advice, detail = "", retry = false }) {
+    stopClock();
+    setSpinner(false);
+    els.progress.hidden = true;
+    els.statusCard.hidden = false;
+    // The alert box says it all; the status line would only repeat the title.
+    els.status.hidden = true;
+    els.statusText.textContent = "";
+    els.errorTitle.textContent = title;
+    els.errorAdvice.textContent = advice;
+    els.errorDetail.textContent = detail;
+    els.retryRow.hidden = !(retry && state.lastUpload);
+    els.errorBox.hidden = false;
+  }
+
+  function parseErrorBody(text) {
+    try {
+      const body = JSON.parse(text);
+      if (body && body.error && typeof body.error === "object") {
+        return { code: String(body.error.code || ""), message: String(body.error.message || "") };
+      }
+      if (body && typeof body.detail === "string") return { code: "", message: body.detail };
+    } catch (_) {
+      // Not JSON (a proxy's HTML page, for example): fall back to the status alone.
+    }
+    return { code: "", message: "" };
+  }
+
+  const ACCEPTED = "WAV, MP3, FLAC, M4A, OGG, Opus or WebM";
+
+  function explainHttpError(status, body, retryAfter, interactionId) {
+    const { code, message } = parseErrorBody(body);
+    const ref = interactionId ? ` Reference: ${interactionId}.` : "";
+    const detail = (message ? `Server said: ${message}` : "") + ref;
+    switch (status) {
+      case 400:
+        if (code === "invalid_header") {
+          return {
+            title: "One of the optional fields was refused",
+            advice: "Check the tenant, user and account fields: at most 256 characters, no line breaks. Clear them to use the server's defaults.",
+            detail,
+          };
+        }
+        return {
+          title: "This file can't be used",
+          advice: `Choose a non-empty audio file in one of these formats: ${ACCEPTED}.`,
+          detail,
+        };
+      case 413:
+        return {
+          title: "The file is too large",
+          advice: Number.isFinite(maxUploadMb)
+            ? `The limit is ${maxUploadMb} MB. Trim the recording or export it as MP3 or Opus, then upload it again.`
+            : "Trim the recording or export it as MP3 or Opus, then upload it again.",
+          detail,
+        };
+      case 415:
+      case 422:
+        return {
+          title: "This doesn't look like audio we can read",
+          advice: `The file could not be decoded as sound. Check that it plays in a media player, or export it again as ${ACCEPTED}.`,
+          detail,
+        };
+      case 429:
+      case 503: {
+        const seconds = Number.parseInt(retryAfter || "", 10);
+        const wait = Number.isFinite(seconds) && seconds > 0
+          ? `Wait about ${seconds} second${seconds === 1 ? "" : "s"}, then try again.`
+          : "Wait a little, then try again.";
+        const reasons = {
+          engine_unavailable: ["The speech engine is not available", "The server cannot transcribe right now."],
+          transcription_failed: ["Transcription failed on the server", "The speech engine stopped before finishing this file."],
+        };
+        const [title, why] = reasons[code] || ["The server is busy", "It is transcribing other audio right now."];
+        return { title, advice: `${why} ${wait}`, detail, retry: true };
+      }
+      default:
+        return {
+          title: status >= 500 ? "Something went wrong on the server" : `The request was refused (${status})`,
+          advice: status >= 500
+            ? "Try again in a moment. If it keeps happening, tell whoever runs this server and quote the reference below."
+            : "Check the file and the optional fields above, then try again.",
+          detail: detail || (code ? `Error code: ${code}.` : ""),
+          retry: status >= 500,
+        };
+    }
+  }
+
+  // ---------- upload ----------
+
+  function upload(blob, name) {
+    if (state.busy) return;
+    const headers = identityHeaders();
+    if (headers === null) return;
+    saveIdentity();
+
+    clearError();
+    stopPolling();
+    els.results.hidden = true;
+    els.statusCard.hidden = false;
+    els.fileSummary.textContent = `${name} · ${formatBytes(blob.size)}`;
+    state.lastUpload = { blob, name };
+
+    if (blob.size === 0) {
+      showError({
+        title: "This file is empty",
+        advice: "Choose a file that contains audio, or record again for a little longer.",
+      });
+      return;
+    }
+    if (Number.isFinite(maxUploadMb) && blob.size > maxUploadMb * MIB) {
+      showError({
+        title: "The file is too large",
+        advice: `The limit is ${maxUploadMb} MB and this file is ${formatBytes(blob.size)}. Trim the recording or export it as MP3 or Opus, then upload it again.`,
+      });
+      return;
+    }
+
+    setBusy(true);
+    // Keep keyboard focus somewhere sensible when the control that started this gets disabled.
+    const active = document.activeElement;
+    if (!active || active === document.body || active.disabled || active.hidden) {
+      els.statusHeading.focus({ preventScroll: true });
+    }
+    const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    els.statusCard.scrollIntoView({ block: "nearest", behavior: reduceMotion ? "auto" : "smooth" });
+    setSpinner(true);
+    setProgress(0);
+    els.statusText.textContent = "Uploading…";
+    els.statusClock.textContent = "0%";
+
+    const xhr = new XMLHttpRequest();
+    state.xhr = xhr;
+    xhr.open("POST", "/batch/process");
+    for (const [header, value] of Object.entries(headers)) xhr.setRequestHeader(header, value);
+    xhr.setRequestHeader("Accept", "application/json");
+
+    let transcribingSince = null;
+    const startTranscribing = () => {
+      if (transcribingSince !== null) return;
+      transcribingSince = Date.now();
+      setProgress(100);
+      startClock("Transcribing…", transcribingSince);
+    };
+
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable || transcribingSince !== null) return;
+      const percent = (e.loaded / e.total) * 100;
+      setProgress(percent);
+      els.statusClock.textContent = `${Math.round(percent)}%`;
+    });
+    xhr.upload.addEventListener("load", startTranscribing);
+
+    xhr.addEventListener("load", () => {
+      const elapsed = transcribingSince === null ? 0 : Date.now() - transcribingSince;
+      finishRequest();
+      const interactionId = xhr.getResponseHeader("X-Interaction-ID") || "";
+      if (xhr.status === 200) {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch (_) {
+          data = null;
+        }
+        if (!data || typeof data.raw_transcript !== "string") {
+          showError({
+            title: "The server's answer could not be read",
+            advice: "Try again. If it keeps happening, tell whoever runs this server.",
+            detail: interactionId ? `Reference: ${interactionId}.` : "",
+            retry: true,
+          });
+          return;
+        }
+        renderResult(data, xhr.getResponseHeader("X-Warning"), elapsed);
+      } else {
+        showError(explainHttpError(
+          xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After"), interactionId,
+        ));
+      }
+    });
+    xhr.addEventListener("error", () => {
+      finishRequest();
+      showError({
+        title: "Could not reach the server",
+        advice: "Check your connection and that the batchscribe server is running, then try again.",
+        retry: true,
+      });
+    });
+    xhr.addEventListener("abort", () => {
+      finishRequest();
+      stopClock();
+      setSpinner(false);
+      els.progress.hidden = true;
+      els.statusText.textContent = "Cancelled. Choose a file or record to start again.";
+    });
+
+    const form = new FormData();
+    form.append("file", blob, name);
+    xhr.send(form);
+  }
+
+  function finishRequest() {
+    state.xhr = null;
+    stopClock();
+    setBusy(false);
+  }
+
+  // ---------- results ----------
+
+  const TURN = /^(SPEAKER_(\d+))\s*:\s?(.*)$/;
+
+  function renderTranscript(container, text) {
+    container.replaceChildren();
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    if (lines.length === 0) {
+      const p = document.createElement("p");
+      p.className = "empty-transcript";
+      p.textContent = "No speech was recognised in this audio.";
+      container.append(p);
+      return;
+    }
+    for (const line of lines) {
+      const turn = document.createElement("div");
+      turn.className = "turn";
+      const match = TURN.exec(line);
+      const body = document.createElement("p");
+      body.className = "turn-text";
+      if (match) {
+        const label = document.createElement("span");
+        label.className = "speaker";
+        label.dataset.speaker = String(Number.parseInt(match[2], 10) % 6);
+        label.textContent = match[1].replace("_", " ");
+        turn.append(label);
+        body.textContent = match[3];
+      } else {
+        body.textContent = line;
+      }
+      turn.append(body);
+      container.append(turn);
+    }
+  }
+
+  function describeCleaning(cleaning) {
+    els.metaCleaning.replaceChildren();
+    const engine = cleaning && typeof cleaning.engine === "string" ? cleaning.engine : "unknown";
+    const names = { rules: "Built-in rules", openai: "OpenAI" };
+    els.metaCleaning.append(document.createTextNode(names[engine] || engine));
+    if (cleaning && cleaning.degraded) {
+      const tag = document.createElement("span");
+      tag.className = "tag-degraded";
+      tag.textContent = "degraded";
+      els.metaCleaning.append(tag);
+      const why = document.createElement("span");
+      why.className = "muted small";
+      why.textContent = ` Part of the text is uncleaned${cleaning.reason ? `: ${cleaning.reason}` : "."}`;
+      els.metaCleaning.append(document.createElement("br"), why);
+    }
+  }
+
+  function renderResult(data, warning, elapsedMs) {
+    setSpinner(false);
+    els.progress.hidden = true;
+    els.statusText.textContent = `Done. Transcribed in ${formatClock(elapsedMs)}.`;
+    els.statusLine.classList.add("is-done");
+
+    state.transcripts.raw = data.raw_transcript || "";
+    state.transcripts.cleaned = typeof data.cleaned_transcript === "string" ? data.cleaned_transcript : "";
+    renderTranscript(els.rawTranscript, state.transcripts.raw);
+    renderTranscript(els.cleanedTranscript, state.transcripts.cleaned);
+
+    els.metaDuration.textContent = formatDuration(data.duration_seconds);
+    els.metaInteraction.textContent = data.interaction_id || "–";
+    describeCleaning(data.cleaning);
+
+    if (warning) {
+      els.warningBox.textContent = `Note: ${warning}`;
+      els.warningBox.hidden = false;
+    } else {
+      els.warningBox.hidden = true;
+    }
+
+    const initial = data.event && typeof data.event.status === "string" ? data.event : { status: "pending" };
+    showEventState(initial, false);
+    els.results.hidden = false;
+    els.resultsHeading.focus({ preventScroll: false });
+    if (data.interaction_id && !UNTRACKED_EVENT_STATES.has(initial.status)) {
+      pollEvent(data.interaction_id, data.tenant_id || "");
+    }
+  }
+
+  // ---------- event delivery ----------
+
+  const EVENT_TEXT = {
+    pending: ["Waiting to send", "Stored safely; the relay sends it in a moment."],
+    queued: ["Waiting to send", "Stored safely; the relay sends it in a moment."],
+    sending: ["Sending", "Being sent to EventBridge now."],
+    sent: ["Sent", "Delivered to EventBridge."],
+    held: ["Held", "Kept on the server: publishing is off here (no AWS credentials). It is sent once AWS is configured and the outbox is replayed."],
+    failed: ["Failed", "EventBridge refused the event."],
+    too_large: ["Not sent: too large", "The event is over EventBridge's size limit, so it was not sent."],
+    not_stored: ["Not stored", "The server could not store the event; the failure is in its logs."],
+    disabled: ["Off", "Event publishing is not configured on this server."],
+  };
+
+  function eventExtra(ev) {
+    const status = ev.status;
+    if (status === "sent" && typeof ev.event_id === "string" && ev.event_id) {
+      return ` Event ID ${ev.event_id}.`;
+    }
+    if (status === "pending" && Number(ev.attempts) > 0) {
+      return ` Retrying: EventBridge has not accepted it yet (attempt ${Number(ev.attempts)}).`;
+    }
+    if (status === "too_large" && Number(ev.size_bytes) > 0) {
+      return ` Size ${formatBytes(Number(ev.size_bytes))}.`;
+    }
+    if (status === "failed" || status === "not_stored") {
+      const why = [ev.error_code, ev.error_message, ev.reason].filter((v) => typeof v === "string" && v);
+      if (why.length) return ` (${why.join(": ")})`;
+    }
+    return "";
+  }
+
+  function showEventState(ev, announce) {
+    const status = String(ev.status || "unknown");
+    const [label, text] = EVENT_TEXT[status] || [status.replace(/_/g, " "), ""];
+    els.eventBadge.textContent = label;
+    els.eventBadge.dataset.state = EVENT_TEXT[status] ? status : "unknown";
+    els.eventDetail.textContent = text + eventExtra(ev);
+    if (announce) els.eventLive.textContent = `Event delivery: ${label}.`;
+  }
+
+  function stopPolling() {
+    state.pollGeneration += 1;
+    if (state.pollTimer !== null) window.clearTimeout(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function pollEvent(interactionId, tenantId) {
+    stopPolling();
+    const generation = state.pollGeneration;
+    let tries = 0;
+    let delay = POLL_FIRST_DELAY_MS;
+    let lastStatus = "";
+
+    const schedule = () => {
+      if (generation !== state.pollGeneration) return;
+      if (tries >= POLL_MAX_TRIES) {
+        els.eventDetail.textContent +=
+          ` Still not final; check later with GET /events/${interactionId}.`;
+        return;
+      }
+      state.pollTimer = window.setTimeout(poll, delay);
+      delay = Math.min(POLL_MAX_DELAY_MS, Math.round(delay * 1.6));
+    };
+
+    const poll = async () => {
+      tries += 1;
+      try {
+        const headers = { Accept: "application/json" };
+        if (tenantId) headers["X-Tenant-ID"] = tenantId;
+        const response = await fetch(`/events/${encodeURIComponent(interactionId)}`, {
+          headers,
+          cache: "no-store",
+        });
+        if (generation !== state.pollGeneration) return;
+        if (response.status === 404) {
+          showEventState({ status: "unknown" }, true);
+          els.eventBadge.textContent = "Unknown";
+          els.eventDetail.textContent = "No delivery record was found for this interaction.";
+          return;
+        }
+        if (response.ok) {
+          const ev = await response.json();
+          if (generation !== state.pollGeneration) return;
+          const status = String(ev.status || "unknown");
+          showEventState(ev, status !== lastStatus);
+          lastStatus = status;
+          if (FINAL_EVENT_STATES.has(status)) return;
+        }
+      } catch (_) {
+        // A network blip: keep trying with the same backoff.
+      }
+      schedule();
+    };
+
+    state.pollTimer = window.setTimeout(poll, 0);
+  }
+
+  // ---------- copy buttons ----------
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (_) {
+        // Fall through to the older way (permission denied, for example).
+      }
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (_) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  async function handleCopy(button, text, what) {
+    const ok = await copyText(text);
+    const original = button.dataset.label || button.textContent;
+    button.dataset.label = original;
+    button.textContent = ok ? "Copied" : "Copy failed";
+    els.copyLive.textContent = ok ? `${what} copied to the clipboard.` : `Could not copy the ${what.toLowerCase()}; select the text and copy it by hand.`;
+    window.setTimeout(() => { button.textContent = original; }, 1800);
+  }
+
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    button.addEventListener("click", () => {
+      const which = button.dataset.copy;
+      handleCopy(button, state.transcripts[which] || "", which === "raw" ? "Raw transcript" : "Cleaned transcript");
+    });
+  }
+  els.copyId.addEventListener("click", () => {
+    handleCopy(els.copyId, els.metaInteraction.textContent || "", "Interaction ID");
+  });
+
+  // ---------- file choosing and drag and drop ----------
+
+  els.chooseButton.addEventListener("click", () => els.fileInput.click());
+  els.fileInput.addEventListener("change", () => {
+    const file = els.fileInput.files && els.fileInput.files[0];
+    if (file) upload(file, file.name);
+    els.fileInput.value = ""; // choosing the same file again still triggers a change
+  });
+
+  let dragDepth = 0;
+  els.dropzone.addEventListener("dragenter", (e) => {
+    e.preventDefault();
+    dragDepth += 1;
+    if (!state.busy) els.dropzone.classList.add("is-dragover");
+  });
+  els.dropzone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = state.busy ? "none" : "copy";
+  });
+  els.dropzone.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) els.dropzone.classList.remove("is-dragover");
+  });
+  els.dropzone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    dragDepth = 0;
+    els.dropzone.classList.remove("is-dragover");
+    const file = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+    if (file && !state.busy) upload(file, file.name);
+  });
+  // A file dropped beside the drop zone must not make the browser navigate away from the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  // ---------- recording ----------
+
+  const RECORDING_TYPES = [
+    ["audio/webm;codecs=opus", "webm"],
+    ["audio/ogg;codecs=opus", "ogg"],
+    ["audio/webm", "webm"],
+    ["audio/ogg", "ogg"],
+    ["audio/mp4", "m4a"],
+  ];
+
+  function recordingSupported() {
+    return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.MediaRecorder);
+  }
+
+  function pickRecordingType() {
+    for (const [mime, ext] of RECORDING_TYPES) {
+      if (window.MediaRecorder.isTypeSupported && window.MediaRecorder.isTypeSupported(mime)) {
+        return { mime, ext };
+      }
+    }
+    return { mime: "", ext: "webm" }; // let the browser choose; WebM is the common default
+  }
+
+  function explainMicrophoneError(err) {
+    const name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError") {
+      return "Microphone access was refused. Allow it in your browser's site settings, then press Start recording again.";
+    }
+    if (name === "NotFoundError" || name === "OverconstrainedError") {
+      return "No microphone was found. Connect one, or upload a file instead.";
+    }
+    if (name === "NotReadableError") {
+      return "The microphone is in use by another application. Close it, then try again.";
+    }
+    return "The microphone could not be started. Upload a file instead.";
+  }
+
+  async function startRecording() {
+    if (state.busy || state.recording) return;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (err) {
+      els.recordHint.textContent = explainMicrophoneError(err);
+      return;
+    }
+    const { mime, ext } = pickRecordingType();
+    let recorder;
+    try {
+      recorder = mime ? new MediaRecorder(stream, { mimeType: mime }) : new MediaRecorder(stream);
+    } catch (_) {
+      stream.getTracks().forEach((t) => t.stop());
+      els.recordHint.textContent = "This browser cannot record audio. Upload a file instead.";
+      return;
+    }
+    const rec = { recorder, stream, chunks: [], started: Date.now(), timer: null, ext };
+    state.recording = rec;
+    recorder.addEventListener("dataavailable", (e) => {
+      if (e.data && e.data.size > 0) rec.chunks.push(e.data);
+    });
+    recorder.addEventListener("stop", () => finishRecording(rec));
+    recorder.start(1000);
+
+    els.recorder.classList.add("is-recording");
+    els.recordStart.hidden = true;
+    els.chooseButton.disabled = true;
+    els.recordStop.hidden = false;
+    els.recordStop.disabled = false;
+    els.recordStop.focus();
+    els.recordHint.textContent = "Recording… press Stop and transcribe when you are done.";
+    const tick = () => { els.recElapsed.textContent = formatClock(Date.now() - rec.started); };
+    tick();
+    rec.timer = window.setInterval(tick, 250);
+  }
+
+  function stopRecording() {
+    const rec = state.recording;
+    if (!rec) return;
+    els.recordStop.disabled = true;
+    if (rec.recorder.state !== "inactive") rec.recorder.stop();
+  }
+
+  function finishRecording(rec) {
+    window.clearInterval(rec.timer);
+    rec.stream.getTracks().forEach((t) => t.stop());
+    state.recording = null;
+    els.recorder.classList.remove("is-recording");
+    els.recordStop.hidden = true;
+    els.recordStart.hidden = false;
+    els.recordStart.disabled = false;
+    els.chooseButton.disabled = false;
+    const took = formatClock(Date.now() - rec.started);
+    els.recordHint.textContent = `Recorded ${took}. Press Start recording to record again.`;
+    const type = rec.recorder.mimeType || (rec.chunks[0] && rec.chunks[0].type) || "audio/webm";
+    const blob = new Blob(rec.chunks, { type });
+    upload(blob, `recording.${rec.ext}`);
+  }
+
+  if (recordingSupported()) {
+    els.recordStart.addEventListener("click", startRecording);
+    els.recordStop.addEventListener("click", stopRecording);
+  } else {
+    els.recordStart.disabled = true;
+    els.recordHint.textContent = window.isSecureContext
+      ? "This browser cannot record audio. Upload a file instead."
+      : "Recording needs a secure page (https, or http://localhost). Upload a file instead.";
+  }
+
+  // ---------- the rest ----------
+
+  els.retryButton.addEventListener("click", () => {
+    if (state.lastUpload) upload(state.lastUpload.blob, state.lastUpload.name);
+  });
+  els.cancelButton.addEventListener("click", () => {
+    if (state.xhr) state.xhr.abort();
+  });
+  els.identityClear.addEventListener("click", () => {
+    for (const f of identityFields) {
+      f.input.value = "";
+      f.input.removeAttribute("aria-invalid");
+    }
+    els.identityError.hidden = true;
+    saveIdentity();
+    els.tenant.focus();
+  });
+  for (const f of identityFields) f.input.addEventListener("change", saveIdentity);
+
+  loadIdentity();
+  setSpinner(false);
+})();
