@@ -13,6 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from batchscribe.config import get_settings
     from batchscribe.http.app import create_app
+    from batchscribe.http.protocol import JsonErrorHttpToolsProtocol
     from batchscribe.logging_setup import configure_logging
 
     settings = get_settings()
@@ -25,6 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=port,
         log_config=None,
         access_log=False,
+        # Requests the HTTP parser rejects (CR/LF or NUL in a header) get our JSON error too.
+        http=JsonErrorHttpToolsProtocol,
         # Lets in-flight requests finish, then the outbox drains within SHUTDOWN_GRACE_SECONDS.
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )

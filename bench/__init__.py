@@ -1,0 +1,1 @@
+"""Benchmarks of SPEC section 9: `python -m bench.run` (or `make bench`)."""
