@@ -182,7 +182,8 @@ def test_no_event_lost_through_outages_and_a_sigkill(
     missing = expected - set(received)
     duplicates = sum(count - 1 for count in received.values())
     print(
-        f"\nchaos: {len(ok_ids) + len(failures)} requests, {len(ok_ids)} answered 200, {len(failures)} did not "
+        f"\nchaos: {len(ok_ids) + len(failures)} requests, {len(ok_ids)} answered 200, "
+        f"{len(failures)} did not "
         f"({'; '.join(failures)}); {unsent_at_kill} events unsent at SIGKILL; "
         f"{len(received)} distinct ids delivered, {duplicates} duplicates, "
         f"{len(set(received) - expected)} delivered for requests without a 200; "
