@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+
+from batchscribe.aws import cli as aws_cli
+from batchscribe.events import cli as events_cli
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -44,13 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PORT or 8000)")
     serve.set_defaults(func=_serve)
-    # Subcommands of other components register themselves.
-    for module in ("batchscribe.events.cli", "batchscribe.aws.cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:  # pragma: no cover - both ship with the product
-            continue
-        mod.register(sub)
+    # The operations tools of the events and AWS components register their own subcommands.
+    events_cli.register(sub)
+    aws_cli.register(sub)
     return parser
 
 

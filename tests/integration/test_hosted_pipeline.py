@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
-from batchscribe.services.events_port import DisabledEvents
+from tests.support.events import RecordingEvents
 from tests.support.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
 
 TURNS = [
@@ -37,7 +37,7 @@ def hosted_client(
         openai_base_url=openai_standin.base_url,
         outbox_path=tmp_path / "outbox.db",
     )
-    with TestClient(create_app(settings, events=DisabledEvents())) as client:
+    with TestClient(create_app(settings, events=RecordingEvents())) as client:
         yield client
 
 
@@ -92,7 +92,7 @@ def test_bad_deepgram_key_is_a_503_naming_the_variable(
         deepgram_base_url=deepgram_standin.base_url,
         outbox_path=tmp_path / "outbox.db",
     )
-    with TestClient(create_app(settings, events=DisabledEvents())) as client:
+    with TestClient(create_app(settings, events=RecordingEvents())) as client:
         response = client.post("/batch/process", files={"file": ("a.wav", tone_file.read_bytes())})
     assert response.status_code == 503
     assert "DEEPGRAM_API_KEY" in response.json()["error"]["message"]

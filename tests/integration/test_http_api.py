@@ -13,35 +13,12 @@ from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
-from batchscribe.models.request_context import RequestContext
 from batchscribe.utils.context_utils import is_uuid4
 from tests.support import bad_inputs
+from tests.support.events import RecordingEvents
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LIMIT_MB = 1
-
-
-class RecordingEvents:
-    """An EventRecorder that keeps what it was given, to check the route's call."""
-
-    def __init__(self) -> None:
-        self.recorded: list[tuple[RequestContext, str, str]] = []
-
-    def record(self, context: RequestContext, raw: str, cleaned: str) -> dict[str, Any]:
-        self.recorded.append((context, raw, cleaned))
-        return {"status": "queued"}
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ok": True, "publisher": "test"}
-
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
-        return None
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

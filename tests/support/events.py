@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from batchscribe.events.outbox import PENDING, Outbox
 from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+from batchscribe.models.request_context import RequestContext
 
 # The top-level fields of the published detail, spelled out here (not read from the model) so a
 # field dropped or renamed in the model fails the tests.
@@ -120,3 +121,26 @@ class FaultyClient:
 
     def close(self) -> None:
         self.real.close()
+
+
+class RecordingEvents:
+    """An EventRecorder that keeps what it was given, to check the route's call."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[RequestContext, str, str]] = []
+
+    def record(self, context: RequestContext, raw: str, cleaned: str) -> dict[str, Any]:
+        self.recorded.append((context, raw, cleaned))
+        return {"status": "queued"}
+
+    def readiness(self) -> dict[str, Any]:
+        return {"ok": True, "publisher": "test"}
+
+    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
+        return None
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass

@@ -13,13 +13,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchscribe import __version__
 from batchscribe.config import Settings, get_settings
+from batchscribe.events.runtime import EventsRuntime
 from batchscribe.http.errors import install_error_handlers
 from batchscribe.logging_setup import configure_logging
 from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
 from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
 from batchscribe.pipeline.pool import TranscriptionPool
-from batchscribe.routers import batch, health
-from batchscribe.services.events_port import DisabledEvents, EventRecorder
+from batchscribe.routers import batch, health, web
+from batchscribe.routers import events as events_routes
+from batchscribe.services.events_port import EventRecorder
 from batchscribe.services.transcription import TranscriptionService
 
 logger = logging.getLogger(__name__)
@@ -54,16 +56,6 @@ class RequestMetricsMiddleware:
             REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
-def build_events(settings: Settings) -> EventRecorder:
-    """The durable outbox runtime, or a stand-in when the events package is absent."""
-    try:
-        from batchscribe.events.runtime import EventsRuntime
-    except ImportError:  # pragma: no cover - the events package ships with the product
-        return DisabledEvents()
-    runtime: EventRecorder = EventsRuntime(settings)
-    return runtime
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -81,7 +73,7 @@ def create_app(
         )
         pool = TranscriptionPool(settings)
         app.state.transcription = TranscriptionService(pool, cleaner or build_cleaner(settings))
-        app.state.events = events or build_events(settings)
+        app.state.events = events or EventsRuntime(settings)
         await pool.start()
         await anyio.to_thread.run_sync(app.state.events.start)
         try:
@@ -107,21 +99,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(batch.router)
     app.include_router(health.router)
-    _include_optional_routers(app)
+    app.include_router(events_routes.router)
+    web.mount_web(app)
     return app
-
-
-def _include_optional_routers(app: FastAPI) -> None:
-    """Routers owned by other components (events status, the web page)."""
-    try:
-        from batchscribe.routers import events as events_router
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.include_router(events_router.router)
-    try:
-        from batchscribe.routers import web
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        web.mount_web(app)

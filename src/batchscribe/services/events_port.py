@@ -1,7 +1,7 @@
 """What the HTTP layer needs from the event machinery, as a small interface.
 
-The durable outbox runtime implements it; `DisabledEvents` stands in when no outbox is
-configured (for example in unit tests of the HTTP layer).
+`batchscribe.events.runtime.EventsRuntime` implements it; tests of the HTTP layer inject
+stand-ins.
 """
 
 from __future__ import annotations
@@ -25,24 +25,3 @@ class EventRecorder(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
-
-
-class DisabledEvents:
-    """An EventRecorder that stores nothing and says so."""
-
-    def record(
-        self, context: RequestContext, raw_transcript: str, cleaned_transcript: str
-    ) -> dict[str, Any]:
-        return {"status": "disabled", "reason": "event publishing is not configured"}
-
-    def readiness(self) -> dict[str, Any]:
-        return {"ok": True, "publisher": "disabled"}
-
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
-        return None
-
-    def start(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        return None
