@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchscribe.metrics import WORKERS_BUSY
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import (
     EngineUnavailableError,
@@ -188,10 +189,12 @@ class TranscriptionPool:
                 retry_after=self._retry_after(),
             )
         self._in_use += 1
+        WORKERS_BUSY.set(self._in_use)
         try:
             yield
         finally:
             self._in_use -= 1
+            WORKERS_BUSY.set(self._in_use)
 
     def _retry_after(self) -> int:
         return max(5, min(120, 10 * (self._in_use // max(1, self.workers))))

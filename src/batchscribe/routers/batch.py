@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from batchscribe.http.deps import EventsDep, PoolDep, SettingsDep, TranscriptionDep
 from batchscribe.http.schemas import ERROR_RESPONSES, BatchProcessResponse, CleaningInfo
 from batchscribe.http.upload import receive_upload
-from batchscribe.metrics import WORKERS_BUSY
 from batchscribe.utils.context_utils import get_request_context
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,6 @@ async def process_batch_audio(
     context = get_request_context(request)
     started = time.perf_counter()
     async with pool.slot():
-        WORKERS_BUSY.set(pool.in_use)
         upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
         logger.info(
             "upload received",
@@ -73,7 +71,6 @@ async def process_batch_audio(
             )
         finally:
             upload.cleanup()
-    WORKERS_BUSY.set(pool.in_use)
     raw, cleaned = result.transcript.raw_text, result.cleaning.text
     # The outbox write is a short SQLite transaction; keep it off the event loop anyway.
     event = await anyio.to_thread.run_sync(events.record, context, raw, cleaned)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+import anyio
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,7 +21,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Engine loaded, outbox writable, publisher state")
 async def readyz(pool: PoolDep, events: EventsDep) -> JSONResponse:
-    event_state: dict[str, Any] = events.readiness()
+    # readiness() reads and writes the SQLite outbox: keep that off the event loop.
+    event_state: dict[str, Any] = await anyio.to_thread.run_sync(events.readiness)
     engine: dict[str, Any] = {"ready": pool.ready, "workers": pool.workers, "in_use": pool.in_use}
     if pool.load_error:
         engine["error"] = pool.load_error
@@ -32,5 +34,7 @@ async def readyz(pool: PoolDep, events: EventsDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+def metrics() -> Response:
+    """Sync on purpose: the outbox gauges query SQLite when scraped, so FastAPI runs this in
+    its thread pool instead of on the event loop."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
