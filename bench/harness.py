@@ -15,33 +15,15 @@ from typing import Any
 
 import httpx
 import psutil
+from tests.support.environment import clean_environ
 from tests.support.server import ServerProcess
-
-_SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
-_SCRUBBED_NAMES = (
-    "TRANSCRIBER",
-    "CLEANER",
-    "OUTBOX_PATH",
-    "MAX_UPLOAD_MB",
-    "WORKERS",
-    "MAX_QUEUED",
-    "EVENTBRIDGE_BUS_NAME",
-    "EVENT_SOURCE",
-    "EVENT_MAX_BYTES",
-    "LOG_LEVEL",
-    "PORT",
-    "HOST",
-)
 
 
 def scrub_environment(tmp: Path) -> None:
     """The bench must never reach a real AWS account or read a developer's `.env`."""
-    for name in list(os.environ):
-        if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED_NAMES:
-            del os.environ[name]
-    os.environ["AWS_CONFIG_FILE"] = str(tmp / "no-aws-config")
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "no-aws-credentials")
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    clean = clean_environ(os.environ, tmp)
+    os.environ.clear()
+    os.environ.update(clean)
     os.chdir(tmp)
 
 

@@ -10,23 +10,9 @@ import pytest
 
 from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from batchscribe.config import get_settings
+from tests.support.environment import aws_isolation, is_scrubbed
 
 FIXTURES = Path(__file__).parent / "fixtures"
-_SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
-_SCRUBBED_NAMES = {
-    "TRANSCRIBER",
-    "CLEANER",
-    "OUTBOX_PATH",
-    "MAX_UPLOAD_MB",
-    "WORKERS",
-    "MAX_QUEUED",
-    "EVENTBRIDGE_BUS_NAME",
-    "EVENT_SOURCE",
-    "EVENT_MAX_BYTES",
-    "LOG_LEVEL",
-    "PORT",
-    "HOST",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +22,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     boto3 also reads `~/.aws`, so HOME-based config files are pointed at empty paths.
     """
     for name in list(os.environ):
-        if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED_NAMES:
+        if is_scrubbed(name):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in aws_isolation(tmp_path).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)  # no stray .env file is read; outbox files land in tmp
     get_settings.cache_clear()
     yield

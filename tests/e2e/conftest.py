@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.conftest import FIXTURES
+from tests.support.environment import clean_environ
 from tests.support.server import ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,24 +33,13 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Read at import time: the autouse hygiene fixture scrubs BATCHSCRIBE_* from each test's env.
 SKIP_BROWSER = os.environ.get("BATCHSCRIBE_SKIP_BROWSER") == "1"
-_SCRUBBED_PREFIXES = ("AWS_", "DEEPGRAM_", "OPENAI_", "MOCK_", "BATCHSCRIBE_")
 SERVER_START_TIMEOUT_S = 120.0
 
 
 def _server_env(tmp: Path) -> dict[str, str]:
     """A clean environment: no AWS, no hosted engines, outbox in tmp, one worker."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    for name in ("TRANSCRIBER", "CLEANER", "MAX_UPLOAD_MB", "PORT", "HOST", "EVENTBRIDGE_BUS_NAME"):
-        env.pop(name, None)
-    env.update(
-        {
-            "OUTBOX_PATH": str(tmp / "outbox.db"),
-            "WORKERS": "1",
-            "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
+    env = clean_environ(os.environ, tmp)
+    env.update({"OUTBOX_PATH": str(tmp / "outbox.db"), "WORKERS": "1"})
     return env
 
 
