@@ -12,15 +12,13 @@ import contextlib
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
+from batchscribe.aws.emulator import EMULATOR_CREDENTIALS
 from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy, Mode
 from tests.support.server import ServerProcess
@@ -79,21 +77,6 @@ def outbox_unsent(path: Path) -> int:
             "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
         ).fetchone()
     return int(count)
-
-
-@pytest.fixture
-def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
-    with FaultProxy(aws_emulator.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture
-def sink(aws_emulator: LocalAWSEmulator) -> Iterator[EventSink]:
-    s = EventSink.create(aws_emulator.endpoint_url, f"com.yourapp.chaos.{uuid.uuid4().hex[:8]}")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_no_event_lost_through_outages_and_a_sigkill(

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from batchscribe.aws.emulator import LocalAWSEmulator
 from tests.support import bad_inputs
 from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy
@@ -45,21 +42,6 @@ def transcript_fragments(text: str, size: int = 3) -> set[str]:
     words = _WORD.findall(re.sub(r"SPEAKER_\d+:", " ", text).lower())
     runs = (words[i : i + size] for i in range(len(words) - size + 1))
     return {" ".join(run) for run in runs if any(len(w) >= 5 for w in run)}
-
-
-@pytest.fixture
-def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
-    with FaultProxy(aws_emulator.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture
-def sink(aws_emulator: LocalAWSEmulator) -> Iterator[EventSink]:
-    s = EventSink.create(aws_emulator.endpoint_url, f"com.yourapp.audit.{uuid.uuid4().hex[:8]}")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _event_status(client: httpx.Client, interaction_id: str) -> str | None:

@@ -19,9 +19,20 @@ import pytest
 
 from batchscribe.aws.emulator import LocalAWSEmulator
 from tests.support.aws import EventRoute, route_events_to_queue
+from tests.support.eventsink import EventSink
+from tests.support.faultproxy import FaultProxy
 from tests.support.standins import DeepgramStandIn, OpenAIStandIn
 
-__all__ = ["deepgram_standin", "openai_standin", "route", "source", "tone_file", "write_tone"]
+__all__ = [
+    "deepgram_standin",
+    "openai_standin",
+    "proxy",
+    "route",
+    "sink",
+    "source",
+    "tone_file",
+    "write_tone",
+]
 
 _CODECS = {"wav": ("wav", "pcm_s16le"), "mp3": ("mp3", "libmp3lame"), "flac": ("flac", "flac")}
 
@@ -85,3 +96,20 @@ def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
         yield route
     finally:
         route.close()
+
+
+@pytest.fixture
+def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the emulator; point AWS_ENDPOINT_URL at `.url`."""
+    with FaultProxy(aws_emulator.endpoint_url) as fault_proxy:
+        yield fault_proxy
+
+
+@pytest.fixture
+def sink(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventSink]:
+    """A queue and rule collecting every event of `source`, removed after the test."""
+    event_sink = EventSink.create(aws_emulator.endpoint_url, source)
+    try:
+        yield event_sink
+    finally:
+        event_sink.close()
