@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from batchscribe.events.exceptions import OutboxError
+from batchscribe.http.errors import error_response
 from batchscribe.utils.context_utils import get_request_context
 
 router = APIRouter(tags=["events"])
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 @router.get(
@@ -36,13 +32,15 @@ def get_event_status(interaction_id: str, request: Request) -> Any:
     try:
         status = runtime.event_status(interaction_id[:64], context.tenant_id)
     except OutboxError:
-        return _error(
+        return error_response(
+            request,
             503,
             "outbox_unavailable",
             "The event store cannot be read right now; try again shortly.",
         )
     if status is None:
-        return _error(
+        return error_response(
+            request,
             404,
             "event_not_found",
             "No event with this interaction id for your tenant. Check the id and the "
