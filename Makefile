@@ -24,7 +24,7 @@ system-deps:
 	@bash scripts/install_system_deps.sh
 
 run: install
-	PORT=$(PORT) HOST=$(HOST) $(BIN)/python -m batchscribe.aws.local_stack
+	PORT=$(PORT) HOST=$(HOST) $(BIN)/python -m batchscribe.infra.local
 
 serve: install
 	$(BIN)/batchscribe serve --host $(HOST) --port $(PORT)

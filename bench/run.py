@@ -33,7 +33,7 @@ import httpx
 from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from bench import audio
 from bench.bare import BareEngines
 from bench.harness import (
@@ -232,9 +232,9 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
     """
     from batchscribe.config import Settings
     from batchscribe.events.outbox import PENDING, Outbox
+    from batchscribe.events.publisher import AWSEventPublisher
     from batchscribe.events.relay import OutboxRelay
-    from batchscribe.events.size import entry_size
-    from batchscribe.services.aws_event_publisher import AWSEventPublisher
+    from batchscribe.identity import RequestContext
 
     count = int(_env_float("BENCH_EVENTS", 200))
     raw = "SPEAKER_0: " + " ".join(["the quarterly numbers look fine"] * 60)  # ~2 kB, realistic
@@ -272,14 +272,13 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
         outbox = Outbox(tmp / f"{name}.db")
         try:
             for _ in range(n):
-                iid = str(uuid.uuid4())
-                event = publisher.build_event(iid, tenant, "bench", None, raw, cleaned)
-                entry = publisher.build_entry(event)
+                context = RequestContext(tenant, "bench", None, str(uuid.uuid4()))
+                built = publisher.entry_for(context, raw, cleaned)
                 outbox.insert(
-                    interaction_id=iid,
+                    interaction_id=built.interaction_id,
                     tenant_id=tenant,
-                    entry=entry,
-                    size_bytes=entry_size(entry),
+                    entry=built.entry,
+                    size_bytes=built.size_bytes,
                     status=PENDING,
                     raw_len=len(raw),
                     cleaned_len=len(cleaned),

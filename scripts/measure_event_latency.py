@@ -26,11 +26,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.support.aws import route_events_to_queue  # noqa: E402
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator  # noqa: E402
 from batchscribe.config import Settings  # noqa: E402
 from batchscribe.events.outbox import SENT  # noqa: E402
 from batchscribe.events.runtime import EventsRuntime  # noqa: E402
-from batchscribe.models.request_context import RequestContext  # noqa: E402
+from batchscribe.identity import RequestContext  # noqa: E402
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator  # noqa: E402
 
 RAW = "SPEAKER_0: " + "so um the quarterly numbers look good " * 40
 CLEANED = "SPEAKER_0: " + "The quarterly numbers look good. " * 40

@@ -12,8 +12,8 @@ from pathlib import Path
 # Run straight from a checkout: the package lives in ../src.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from batchscribe.aws.cli import provision_main
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.cli import provision_main
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
 
 __all__ = ["AWSInfrastructureProvisioner", "provision_main"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 # Run straight from a checkout: the package lives in ../src.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from batchscribe.aws.cli import verify_main
-from batchscribe.aws.verify import EventFlowVerifier
+from batchscribe.infra.cli import verify_main
+from batchscribe.infra.verify import EventFlowVerifier
 
 __all__ = ["EventFlowVerifier", "verify_main"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from batchscribe.aws.cli import register
-from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.infra.cli import TOOL_LOGGERS, register
+from batchscribe.infra.emulator import LocalAWSEmulator
 
 QUEUE = "meeting-transcripts-queue"
 DLQ = "meeting-transcripts-dlq"
@@ -80,9 +80,12 @@ def policy_statement(sqs: Any) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def restore_cli_logging() -> Iterator[None]:
-    """The CLI gives `batchscribe.aws` its own stderr handler; undo that after each test."""
-    log = logging.getLogger("batchscribe.aws")
-    handlers, propagate, level = list(log.handlers), log.propagate, log.level
+    """The CLI gives the tooling loggers their own stderr handler; undo that after each test."""
+    saved = []
+    for name in TOOL_LOGGERS:
+        log = logging.getLogger(name)
+        saved.append((log, list(log.handlers), log.propagate, log.level))
     yield
-    log.handlers[:] = handlers
-    log.propagate, log.level = propagate, level
+    for log, handlers, propagate, level in saved:
+        log.handlers[:] = handlers
+        log.propagate, log.level = propagate, level

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from batchscribe.config import get_settings
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from tests.support.environment import aws_isolation, is_scrubbed
 
 FIXTURES = Path(__file__).parent / "fixtures"

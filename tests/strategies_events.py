@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from batchscribe.models.request_context import RequestContext
+from batchscribe.identity import RequestContext
 
 RETRYABLE_ENTRY_CODES = ("ThrottlingException", "InternalFailure")
 TERMINAL_ENTRY_CODES = (

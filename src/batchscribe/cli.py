@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from batchscribe.aws import cli as aws_cli
 from batchscribe.events import cli as events_cli
+from batchscribe.infra import cli as infra_cli
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     # The operations tools of the events and AWS components register their own subcommands.
     events_cli.register(sub)
-    aws_cli.register(sub)
+    infra_cli.register(sub)
     return parser
 
 

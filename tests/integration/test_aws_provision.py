@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.emulator import LocalAWSEmulator
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from tests.aws_support import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
@@ -104,7 +104,7 @@ def test_second_run_keeps_everything_and_warns(
 ) -> None:
     AWSInfrastructureProvisioner().provision_all()
     provisioner = AWSInfrastructureProvisioner()
-    with caplog.at_level("WARNING", logger="batchscribe.aws"):
+    with caplog.at_level("WARNING", logger="batchscribe.infra"):
         outcome = provisioner.provision_all()
     assert [r.action for r in outcome.resources] == ["exists"] * 4
     assert not outcome.changed

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
-from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+from batchscribe.infra.emulator import LocalAWSEmulator
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from tests.aws_support import (  # noqa: F401 - fixture
     QUEUE,
     clients,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from batchscribe.aws.clients import AWSTarget
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
-from batchscribe.aws.verify import EventFlowVerifier
 from batchscribe.config import Settings
+from batchscribe.infra.emulator import LocalAWSEmulator
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.verify import EventFlowVerifier
 from tests.aws_support import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy, Mode
 from tests.support.server import ServerProcess

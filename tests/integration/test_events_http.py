@@ -21,15 +21,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchscribe.aws.emulator import LocalAWSEmulator, free_port
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import OutboxError
 from batchscribe.events.outbox import SENT
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
+from batchscribe.events.schema import BatchProcessingCompletedEvent
 from batchscribe.http.app import create_app
-from batchscribe.models.batch_event import BatchProcessingCompletedEvent
+from batchscribe.infra.emulator import LocalAWSEmulator, free_port
 from batchscribe.pipeline.types import CleaningResult, Transcript
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
 from tests.strategies_events import RETRYABLE_ENTRY_CODES, TERMINAL_ENTRY_CODES
 from tests.support.aws import EventRoute
 from tests.support.events import wait_for

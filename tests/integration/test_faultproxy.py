@@ -17,7 +17,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.infra.emulator import LocalAWSEmulator
 from tests.support.faultproxy import FaultProxy
 
 ENTRY = {

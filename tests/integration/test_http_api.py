@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
-from batchscribe.utils.context_utils import is_uuid4
+from batchscribe.http.identity import is_uuid4
 from tests.support import bad_inputs
 from tests.support.events import RecordingEvents
 

@@ -6,16 +6,16 @@ import socket
 
 import pytest
 
-from batchscribe.aws.emulator import free_port
 from batchscribe.aws.exceptions import LocalStackError
-from batchscribe.aws.local_stack import (
+from batchscribe.config import Settings
+from batchscribe.infra.emulator import free_port
+from batchscribe.infra.local import (
     banner,
     real_aws_configured,
     service_environment,
     start_local_aws,
 )
-from batchscribe.aws.verify import EventFlowVerifier
-from batchscribe.config import Settings
+from batchscribe.infra.verify import EventFlowVerifier
 from tests.aws_support import restore_cli_logging, run_cli  # noqa: F401 - fixture
 
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from batchscribe.aws.emulator import LocalAWSEmulator, free_port
 from batchscribe.config import Settings
 from batchscribe.events import cli
 from batchscribe.events.outbox import FAILED, HELD, PENDING, SENDING, SENT, Outbox, Outcome
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.models.batch_event import BatchProcessingCompletedEvent
-from batchscribe.models.request_context import RequestContext
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from batchscribe.events.schema import BatchProcessingCompletedEvent
+from batchscribe.identity import RequestContext
+from batchscribe.infra.emulator import LocalAWSEmulator, free_port
 from tests.support.aws import EventRoute
 from tests.support.events import FaultyClient, add_rows, metric, wait_for
 

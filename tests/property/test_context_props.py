@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from batchscribe.utils.context_utils import get_request_context, is_uuid4
+from batchscribe.http.identity import get_request_context, is_uuid4
 from tests.strategies import header_values, not_uuid4_strings, uuid4_strings
 
 

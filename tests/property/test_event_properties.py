@@ -21,16 +21,16 @@ from hypothesis import strategies as st
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import PublishError
 from batchscribe.events.outbox import Outbox
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.logging_setup import JsonFormatter
-from batchscribe.models.batch_event import (
+from batchscribe.events.schema import (
     BatchProcessingCompletedEvent,
     EventData,
     detail_json_schema,
 )
-from batchscribe.models.request_context import RequestContext
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from batchscribe.identity import RequestContext
+from batchscribe.logging_setup import JsonFormatter
 from tests.strategies_events import Transcripts, contexts, entry_error_codes, transcripts
 from tests.support.events import DETAIL_FIELDS
 

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from batchscribe.aws.clients import AWSTarget
-from batchscribe.aws.emulator import LocalAWSEmulator
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
 from batchscribe.config import Settings
+from batchscribe.infra.emulator import LocalAWSEmulator
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
 from tests.strategies_aws import deletion_plans
 

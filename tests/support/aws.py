@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from batchscribe.models.batch_event import DETAIL_TYPE
+from batchscribe.events.schema import DETAIL_TYPE
 
 
 @dataclass

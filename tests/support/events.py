@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client import REGISTRY
 
 from batchscribe.events.outbox import PENDING, Outbox
-from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
-from batchscribe.models.request_context import RequestContext
+from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+from batchscribe.identity import RequestContext
 
 # The top-level fields of the published detail, spelled out here (not read from the model) so a
 # field dropped or renamed in the model fails the tests.

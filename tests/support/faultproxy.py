@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
-from batchscribe.aws.emulator import free_port
+from batchscribe.infra.emulator import free_port
 
 Mode = Literal["pass", "refuse", "reset", "error500", "throttle", "slow", "deny"]
 MODES: tuple[Mode, ...] = ("pass", "refuse", "reset", "error500", "throttle", "slow", "deny")

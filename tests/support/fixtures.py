@@ -17,7 +17,7 @@ from typing import cast
 import av
 import pytest
 
-from batchscribe.aws.emulator import LocalAWSEmulator
+from batchscribe.infra.emulator import LocalAWSEmulator
 from tests.support.aws import EventRoute, route_events_to_queue
 from tests.support.eventsink import EventSink
 from tests.support.faultproxy import FaultProxy

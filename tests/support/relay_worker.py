@@ -10,8 +10,8 @@ import sys
 
 from batchscribe.config import Settings
 from batchscribe.events.outbox import Outbox
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
 
 
 def main() -> int:

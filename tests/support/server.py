@@ -14,7 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from batchscribe.aws.emulator import free_port
+from batchscribe.infra.emulator import free_port
 
 
 class ServerProcess:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.aws.iam import placeholder_policies
+from batchscribe.infra.iam import placeholder_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_checked_in_policy_matches_the_generated_one(stem: str) -> None:
     documented = json.loads((ROOT / "docs" / "iam" / f"{stem}.json").read_text(encoding="utf-8"))
     assert documented == placeholder_policies()[stem], (
-        "regenerate with: python -m batchscribe.aws.iam docs/iam"
+        "regenerate with: python -m batchscribe.infra.iam docs/iam"
     )
 
 

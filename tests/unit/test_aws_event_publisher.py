@@ -13,7 +13,6 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from batchscribe.aws.emulator import free_port
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import (
     EventTooLargeError,
@@ -22,7 +21,8 @@ from batchscribe.events.exceptions import (
     PublishRejectedError,
     PublishTransientError,
 )
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from batchscribe.events.publisher import AWSEventPublisher
+from batchscribe.infra.emulator import free_port
 
 TENANT = str(uuid.uuid4())
 INTERACTION = str(uuid.uuid4())

@@ -12,15 +12,15 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
 from batchscribe.aws.clients import AWSCaller, AWSTarget
-from batchscribe.aws.emulator import free_port
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
     AWSUnavailableError,
 )
-from batchscribe.aws.provision import AWSInfrastructureProvisioner
-from batchscribe.aws.verify import EventFlowVerifier
 from batchscribe.config import Settings
+from batchscribe.infra.emulator import free_port
+from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.verify import EventFlowVerifier
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/meeting-transcripts-queue"
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from starlette.requests import Request
 
-from batchscribe.utils.context_utils import (
+from batchscribe.http.identity import (
     InvalidHeaderError,
     get_request_context,
     is_uuid4,
@@ -66,7 +66,7 @@ def test_invalid_tenant_is_replaced_warned_and_logged_escaped(
 
 
 def test_identity_logged_once_with_interaction_id(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="batchscribe.utils.context_utils"):
+    with caplog.at_level(logging.INFO, logger="batchscribe.http.identity"):
         ctx = get_request_context(make_request({"X-User-ID": "bob"}))
     lines = [r for r in caplog.records if r.getMessage() == "request identity"]
     assert len(lines) == 1

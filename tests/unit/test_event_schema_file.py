@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from batchscribe.models.batch_event import SCHEMA_FILE, detail_json_schema, main, render_schema
+import pytest
+
+from batchscribe.events.schema import SCHEMA_FILE, detail_json_schema, main, render_schema
 from tests.support.events import DETAIL_FIELDS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schema_file_matches_the_model() -> None:
-    assert SCHEMA_FILE.exists(), "run: python -m batchscribe.models.batch_event"
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == render_schema(), (
+    shipped = REPO_ROOT / SCHEMA_FILE
+    assert shipped.exists(), "run: python -m batchscribe.events.schema"
+    assert shipped.read_text(encoding="utf-8") == render_schema(), (
         "docs/events/batch-processing-completed.v1.json is stale; "
-        "run: python -m batchscribe.models.batch_event"
+        "run: python -m batchscribe.events.schema"
     )
 
 
@@ -29,3 +35,17 @@ def test_check_mode_reports_a_stale_file(tmp_path) -> None:  # type: ignore[no-u
     assert main([str(target)]) == 0
     assert json.loads(target.read_text(encoding="utf-8"))["title"] == "BatchProcessingCompleted"
     assert main(["--check", str(target)]) == 0
+
+
+def test_default_path_is_the_repository_not_the_installed_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run outside a checkout, the generator says where to run it instead of writing into
+    site-packages (or next to the source tree)."""
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 2
+    assert "repository root" in capsys.readouterr().out
+    assert not any(tmp_path.iterdir())
+    (tmp_path / "docs" / "events").mkdir(parents=True)
+    assert main([]) == 0
+    assert (tmp_path / SCHEMA_FILE).read_text(encoding="utf-8") == render_schema()

@@ -15,9 +15,9 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.events import cli
 from batchscribe.events.outbox import HELD, PENDING, TOO_LARGE
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.models.request_context import RequestContext
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from batchscribe.identity import RequestContext
 from tests.support.events import metric
 
 RAW = "SPEAKER_0: my card number is private"
@@ -92,7 +92,7 @@ def test_record_survives_an_unexpected_bug(tmp_path: Path, monkeypatch: pytest.M
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(runtime.publisher, "build_entry", explode)
+    monkeypatch.setattr(runtime.publisher, "entry_for", explode)
     assert runtime.record(_ctx(), RAW, CLEANED) == {
         "status": "not_stored",
         "reason": "internal_error",

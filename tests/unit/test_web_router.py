@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from batchscribe.config import get_settings
-from batchscribe.routers.web import mount_web
+from batchscribe.http.routes.web import mount_web
 
 
 def _client() -> TestClient:

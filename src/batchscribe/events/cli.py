@@ -14,8 +14,8 @@ from typing import Any
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.exceptions import EventsError
 from batchscribe.events.outbox import FAILED, HELD, PENDING, SENT, STATUSES, Outbox
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

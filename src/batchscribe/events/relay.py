@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from batchscribe.events import metrics
 from batchscribe.events.exceptions import EventsError, OutboxError, PublishError
 from batchscribe.events.outbox import FAILED, PENDING, SENT, Outbox, OutboxRow, Outcome
-from batchscribe.services.aws_event_publisher import (
+from batchscribe.events.publisher import (
     MAX_ENTRIES_PER_CALL,
     AWSEventPublisher,
     is_retryable_code,

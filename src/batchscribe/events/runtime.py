@@ -21,11 +21,10 @@ from batchscribe.config import Settings
 from batchscribe.events import metrics
 from batchscribe.events.exceptions import EventValidationError, OutboxError
 from batchscribe.events.outbox import HELD, PENDING, TOO_LARGE, Outbox, OutboxRow
+from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
-from batchscribe.events.size import entry_size
-from batchscribe.models.batch_event import format_timestamp
-from batchscribe.models.request_context import RequestContext
-from batchscribe.services.aws_event_publisher import AWSEventPublisher
+from batchscribe.events.schema import format_timestamp
+from batchscribe.identity import RequestContext
 
 logger = logging.getLogger(__name__)
 
@@ -162,20 +161,12 @@ class EventsRuntime:
         lengths = {"raw_len": len(raw_transcript), "cleaned_len": len(cleaned_transcript)}
         log_extra: dict[str, Any] = {"interaction_id": iid, **lengths}
         try:
-            event = self.publisher.build_event(
-                iid,
-                context.tenant_id,
-                context.user_id,
-                context.account_id,
-                raw_transcript,
-                cleaned_transcript,
-            )
+            built = self.publisher.entry_for(context, raw_transcript, cleaned_transcript)
         except EventValidationError as exc:
             logger.error("Event not stored: it does not match the model: %s", exc, extra=log_extra)
             metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
             return {"status": "not_stored", "reason": "invalid_event"}
-        entry = self.publisher.build_entry(event)
-        size = entry_size(entry)
+        entry, size = built.entry, built.size_bytes
         limit = self.publisher.max_bytes
         if size > limit:
             status, result = (

@@ -15,12 +15,12 @@ from batchscribe import __version__
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.http.errors import install_error_handlers
+from batchscribe.http.routes import batch, health, web
+from batchscribe.http.routes import events as events_routes
 from batchscribe.logging_setup import configure_logging
 from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
 from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
 from batchscribe.pipeline.pool import TranscriptionPool
-from batchscribe.routers import batch, health, web
-from batchscribe.routers import events as events_routes
 from batchscribe.services.events_port import EventRecorder
 from batchscribe.services.transcription import TranscriptionService
 

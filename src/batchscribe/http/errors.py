@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batchscribe.http.exceptions import RequestError, UploadTooLargeError
+from batchscribe.http.identity import InvalidHeaderError
 from batchscribe.pipeline.exceptions import (
     EngineUnavailableError,
     InvalidAudioError,
     TranscriptionError,
 )
-from batchscribe.utils.context_utils import InvalidHeaderError
 
 logger = logging.getLogger(__name__)
 

@@ -1,1 +1,2 @@
-"""HTTP routes. Thin: parse, call a service, map the result."""
+"""The seed plan's router module, kept importable under its original name; the routes live in
+`batchscribe.http.routes`."""

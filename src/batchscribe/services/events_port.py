@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from batchscribe.models.request_context import RequestContext
+from batchscribe.identity import RequestContext
 
 
 class EventRecorder(Protocol):

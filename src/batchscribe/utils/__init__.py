@@ -1,1 +1,1 @@
-"""Small helpers shared by the HTTP layer."""
+"""The seed plan's utility module, kept importable under its original name."""

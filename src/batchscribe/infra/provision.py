@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from batchscribe.aws import iam
 from batchscribe.aws.clients import (
     DEFAULT_BACKOFF_BASE,
     AWSCaller,
@@ -24,7 +23,10 @@ from batchscribe.aws.clients import (
     call_optional,
     ensure_clients,
 )
-from batchscribe.aws.contract import (
+from batchscribe.aws.exceptions import AWSToolingError, ProvisioningError
+from batchscribe.config import Settings, get_settings
+from batchscribe.infra import iam
+from batchscribe.infra.contract import (
     MAX_RECEIVE_COUNT,
     RETENTION_SECONDS,
     RULE_MISSING,
@@ -36,8 +38,6 @@ from batchscribe.aws.contract import (
     queue_drift,
     queue_policy,
 )
-from batchscribe.aws.exceptions import AWSToolingError, ProvisioningError
-from batchscribe.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 

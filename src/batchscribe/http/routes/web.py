@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from batchscribe.config import get_settings
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
 
 # 'self' only; blob: lets the page play back a recording it made itself.
 CONTENT_SECURITY_POLICY = (

@@ -14,16 +14,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from batchscribe.aws import iam
 from batchscribe.aws.clients import (
     DEFAULT_BACKOFF_BASE,
     AWSCaller,
     AWSTarget,
     ensure_clients,
 )
-from batchscribe.aws.envelope import ReceivedEvent, parse_message
 from batchscribe.aws.exceptions import AWSToolingError, EventStructureError
 from batchscribe.config import Settings, get_settings
+from batchscribe.events.envelope import ReceivedEvent, parse_message
+from batchscribe.infra import iam
 
 logger = logging.getLogger(__name__)
 

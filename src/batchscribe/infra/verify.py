@@ -20,14 +20,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from batchscribe.aws import iam
 from batchscribe.aws.clients import (
     DEFAULT_BACKOFF_BASE,
     AWSCaller,
     AWSTarget,
     ensure_clients,
 )
-from batchscribe.aws.envelope import parse_envelope
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
@@ -36,7 +34,10 @@ from batchscribe.aws.exceptions import (
     QueueNotFoundError,
 )
 from batchscribe.config import Settings, get_settings
-from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
+from batchscribe.events.entry import EventEntry, build_completed_entry
+from batchscribe.events.envelope import parse_envelope
+from batchscribe.identity import RequestContext
+from batchscribe.infra import iam
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +102,20 @@ class EventFlowVerifier:
         self._sleep = sleep
         self._clock = clock
 
-    def build_test_event(self) -> BatchProcessingCompletedEvent:
-        """A schema-valid event that says what it is and carries no personal data."""
-        return BatchProcessingCompletedEvent(
-            interaction_id=self.interaction_id,
+    def build_test_entry(self) -> EventEntry:
+        """A schema-valid entry that says what it is and carries no personal data."""
+        context = RequestContext(
             tenant_id=str(uuid.uuid4()),
             user_id="batchscribe-verify",
             account_id=None,
-            data=EventData(
-                raw_transcript="SPEAKER_0: this is a batchscribe event flow verification",
-                cleaned_transcript="This is a batchscribe event flow verification.",
-            ),
+            interaction_id=self.interaction_id,
+        )
+        return build_completed_entry(
+            context,
+            "SPEAKER_0: this is a batchscribe event flow verification",
+            "This is a batchscribe event flow verification.",
+            source=self.target.source,
+            bus_name=self.target.bus_name,
         )
 
     def _connect(self) -> None:
@@ -127,12 +131,7 @@ class EventFlowVerifier:
 
     def publish_test_event(self) -> str:
         """PutEvents with the test event; the EventBridge event id."""
-        entry = {
-            "Source": self.target.source,
-            "DetailType": DETAIL_TYPE,
-            "Detail": self.build_test_event().detail_json(),
-            "EventBusName": self.target.bus_name,
-        }
+        entry = self.build_test_entry().entry
         response = self.caller.call(self.events, "put_events", Entries=[entry])
         result = response.get("Entries", [{}])[0]
         if response.get("FailedEntryCount") or "ErrorCode" in result:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from batchscribe.aws.exceptions import EventStructureError
-from batchscribe.models.batch_event import DETAIL_TYPE, BatchProcessingCompletedEvent
+from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent
 
 # What EventBridge puts around every event delivered to SQS. AWS also sends "account"; moto's
 # server leaves it out, so it is read when present but not required.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchscribe.events.size import entry_size
+from batchscribe.events.entry import entry_size
 
 
 def test_counts_utf8_bytes_of_source_detail_type_and_detail() -> None:

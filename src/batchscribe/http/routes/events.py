@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from batchscribe.events.exceptions import OutboxError
 from batchscribe.http.errors import error_response
-from batchscribe.utils.context_utils import get_request_context
+from batchscribe.http.identity import get_request_context
 
 router = APIRouter(tags=["events"])
 

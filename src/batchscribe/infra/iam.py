@@ -169,7 +169,7 @@ def write_policy_docs(directory: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":  # python -m batchscribe.aws.iam docs/iam
+if __name__ == "__main__":  # python -m batchscribe.infra.iam docs/iam
     import sys
 
     for written_path in write_policy_docs(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/iam")):

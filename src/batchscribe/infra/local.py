@@ -19,10 +19,10 @@ from types import FrameType
 
 from pydantic import SecretStr
 
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS, EmulatorError, LocalAWSEmulator
 from batchscribe.aws.exceptions import AWSToolingError, LocalStackError
-from batchscribe.aws.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.config import Settings, get_settings
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, EmulatorError, LocalAWSEmulator
+from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.logging_setup import configure_logging
 
 # Variables that could point the service at a real account; local mode removes them.
@@ -163,7 +163,7 @@ def run_service(settings: Settings, endpoint_url: str) -> int:
 
 
 def main() -> int:
-    """Entry point of `python -m batchscribe.aws.local_stack` (what `make run` runs)."""
+    """Entry point of `python -m batchscribe.infra.local` (what `make run` runs)."""
     settings = get_settings()
     configure_logging(settings.log_level)
     if real_aws_configured(settings):

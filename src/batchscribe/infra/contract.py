@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from batchscribe.models.batch_event import DETAIL_TYPE
+from batchscribe.events.schema import DETAIL_TYPE
 
 VISIBILITY_TIMEOUT = "30"
 RETENTION_SECONDS = "1209600"  # 14 days, the SQS maximum

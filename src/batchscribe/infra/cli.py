@@ -21,17 +21,17 @@ import boto3
 from pydantic import SecretStr
 
 from batchscribe.aws.clients import AWSTarget
-from batchscribe.aws.emulator import EMULATOR_CREDENTIALS
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
     AWSToolingError,
     QueueNotFoundError,
 )
-from batchscribe.aws.provision import AWSInfrastructureProvisioner, ProvisionResult
-from batchscribe.aws.tail import QueueTail
-from batchscribe.aws.verify import EventFlowVerifier
 from batchscribe.config import Settings, get_settings
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
+from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
+from batchscribe.infra.tail import QueueTail
+from batchscribe.infra.verify import EventFlowVerifier
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,18 +46,23 @@ VERIFY_EPILOG = """exit codes: 0 ok, 1 not received in time, 2 credentials or pe
 3 queue not found, 4 structure invalid."""
 
 
+#: The tooling's own modules and the AWS boundary they call.
+TOOL_LOGGERS = ("batchscribe.infra", "batchscribe.aws")
+
+
 def _setup_cli_logging() -> None:
     """Human-readable progress on stderr for the AWS tooling loggers."""
-    log = logging.getLogger("batchscribe.aws")
-    for handler in list(log.handlers):
-        if getattr(handler, "_batchscribe_cli", False):
-            log.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    handler._batchscribe_cli = True  # type: ignore[attr-defined]
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    for name in TOOL_LOGGERS:
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            if getattr(handler, "_batchscribe_cli", False):
+                log.removeHandler(handler)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler._batchscribe_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def _add_common(parser: argparse.ArgumentParser, *, event_flags: bool = True) -> None:
@@ -94,7 +99,7 @@ def _settings_and_target(args: argparse.Namespace) -> tuple[Settings, AWSTarget]
         and boto3.session.Session(region_name=target.region).get_credentials() is None
     )
     if _is_loopback(target.endpoint_url) and no_credentials:
-        logging.getLogger("batchscribe.aws").info(
+        logging.getLogger("batchscribe.infra").info(
             "no AWS credentials configured; using the local emulator's dummy credentials"
         )
         settings = settings.model_copy(
@@ -192,7 +197,7 @@ def tail_command(args: argparse.Namespace) -> int:
             wait_seconds=args.wait_seconds,
         )
         if not args.ack:
-            logging.getLogger("batchscribe.aws").info(
+            logging.getLogger("batchscribe.infra").info(
                 "watching %s without --ack: messages stay in the queue (each receive counts "
                 "toward its maxReceiveCount of 3)",
                 target.queue_name,

@@ -1,0 +1,135 @@
+"""Extracts who made a request (`RequestContext`) from its headers, with the plan's fallbacks.
+
+Header values are untrusted: they are bounded to 256 characters and may not contain control
+characters. A tenant id that is not a UUID v4 is replaced by a fresh one, logged (shortened and
+escaped) and reported back in an `X-Warning` response header, so a typo never mixes tenants.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+import uuid
+
+from starlette.requests import Request
+
+from batchscribe.identity import RequestContext
+from batchscribe.logging_setup import interaction_id_var
+
+logger = logging.getLogger(__name__)
+
+MAX_HEADER_CHARS = 256
+TENANT_HEADER = "X-Tenant-ID"
+USER_HEADER = "X-User-ID"
+ACCOUNT_HEADER = "X-Account-ID"
+DEFAULT_USER_ID = "system"
+
+
+class InvalidHeaderError(ValueError):
+    """A header value is too long or contains control characters (HTTP 400)."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(
+            f"Header {header} {problem}. Send at most {MAX_HEADER_CHARS} printable characters."
+        )
+        self.header = header
+
+
+def is_uuid4(value: str) -> bool:
+    """True for a canonical UUID version 4 string (any letter case)."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return parsed.version == 4 and str(parsed) == value.lower()
+
+
+def shorten(value: str, limit: int = 40) -> str:
+    """A value safe to put in a log line: escaped and cut to `limit` characters."""
+    escaped = value.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
+
+
+def _check(header: str, value: str) -> str:
+    if len(value) > MAX_HEADER_CHARS:
+        raise InvalidHeaderError(header, f"is longer than {MAX_HEADER_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise InvalidHeaderError(header, "contains control characters")
+    return value.strip()
+
+
+def _header(request: Request, name: str) -> str | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    # ASGI servers hand header bytes over as latin-1; clients send UTF-8 for non-ASCII ids.
+    try:
+        raw = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError as exc:
+        raise InvalidHeaderError(name, "is not valid UTF-8") from exc
+    value = _check(name, raw)
+    return value or None
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def get_request_context(request: Request) -> RequestContext:
+    """The identity of `request`: tenant, user, account and a new interaction id.
+
+    tenant_id: `X-Tenant-ID`, else env `MOCK_TENANT_ID`, else a new UUID v4; an invalid value is
+    replaced by a new UUID v4 and noted in `request.state.context_warnings`.
+    user_id: `X-User-ID`, else env `MOCK_USER_ID`, else "system". account_id: `X-Account-ID` or
+    None. Raises `InvalidHeaderError` for an oversized or control-character header.
+    """
+    interaction_id = str(uuid.uuid4())
+    # Set first, so even a request refused for a bad header answers with its interaction id.
+    request.state.interaction_id = interaction_id
+    interaction_id_var.set(interaction_id)
+    warnings: list[str] = []
+    request.state.context_warnings = warnings
+
+    tenant_source = "header"
+    tenant = _header(request, TENANT_HEADER)
+    if tenant is None:
+        tenant, tenant_source = _env("MOCK_TENANT_ID"), "env"
+    if tenant is None:
+        tenant, tenant_source = str(uuid.uuid4()), "generated"
+    elif not is_uuid4(tenant):
+        logger.warning(
+            "tenant id is not a UUID v4; using a generated one",
+            extra={
+                "interaction_id": interaction_id,
+                "tenant_source": tenant_source,
+                "bad_value": shorten(tenant),
+            },
+        )
+        warnings.append(
+            f"{TENANT_HEADER} is not a valid UUID v4; "
+            "a new tenant id was generated for this request"
+        )
+        tenant, tenant_source = str(uuid.uuid4()), "generated"
+    else:
+        tenant = tenant.lower()
+
+    user = _header(request, USER_HEADER) or _env("MOCK_USER_ID") or DEFAULT_USER_ID
+    user = _check("MOCK_USER_ID", user) if user != DEFAULT_USER_ID else user
+    account = _header(request, ACCOUNT_HEADER)
+
+    context = RequestContext(
+        tenant_id=tenant, user_id=user, account_id=account, interaction_id=interaction_id
+    )
+    logger.info(
+        "request identity",
+        extra={
+            "interaction_id": interaction_id,
+            "tenant_id": tenant,
+            "tenant_source": tenant_source,
+            "user_id": shorten(user, 64),
+            "account_id": shorten(account, 64) if account else None,
+        },
+    )
+    return context
