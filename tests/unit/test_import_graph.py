@@ -56,15 +56,17 @@ def _unit(module: str) -> str | None:
 
 
 def _package_graph(modules: dict[str, set[str]]) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
+    """unit -> the units it imports (names of the package root itself, like `__version__`,
+    are not units)."""
+    units = {unit for module in modules if (unit := _unit(module)) is not None}
+    graph: dict[str, set[str]] = {unit: set() for unit in units}
     for module, imported in modules.items():
         source = _unit(module)
         if source is None:
             continue
-        graph.setdefault(source, set())
         for name in imported:
             target = _unit(name)
-            if target is not None and target != source:
+            if target in units and target != source:
                 graph[source].add(target)
     return graph
 
