@@ -1,0 +1,602 @@
+"""`JobStore`: every read and write of the `jobs` and `idempotency_keys` tables.
+
+Claiming is the heart of it. A worker claims the oldest due job of the highest priority and
+holds it with a lease it renews while it works. Two claimers never get the same job:
+PostgreSQL picks the row with `FOR UPDATE SKIP LOCKED` (concurrent claimers skip it instead of
+waiting), SQLite runs the claim inside `BEGIN IMMEDIATE` (one writer at a time). Every later
+write of a worker is conditional on its lease (`lease_owner = me AND status = 'running'`), so a
+worker that lost its job (cancelled, or presumed dead and reclaimed) can never overwrite what
+happened since.
+
+A job whose lease expired (its worker died with its machine) is claimed again, at most
+`max_attempts` times in all; then it fails with `worker_lost`. Final states and their event are
+written in one transaction through the `JobEvents` hook.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from batchscribe.db.engine import Database
+from batchscribe.db.tables import idempotency_keys, jobs
+from batchscribe.jobs.exceptions import (
+    IdempotencyConflictError,
+    InvalidCursorError,
+    JobFinishedError,
+    JobLeaseLostError,
+    JobNotFoundError,
+)
+from batchscribe.jobs.models import (
+    ACTIVE_STATUSES,
+    ERROR_MESSAGES,
+    Job,
+    JobErrorCode,
+    JobMode,
+    JobPage,
+    JobStatus,
+    NewJob,
+)
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600.0
+DEADLINE_GRACE_SECONDS = 60.0
+
+
+class JobEvents(Protocol):
+    """Writes a finished job's event inside the transaction that finishes the job."""
+
+    def completed(self, conn: Connection, job: Job, result: dict[str, Any]) -> None: ...
+
+    def failed(self, conn: Connection, job: Job, code: str, message: str) -> None: ...
+
+
+def deadline_for(duration_seconds: float | None, factor: float, now: float) -> float:
+    """SPEC 11: `factor` x the audio duration + 60 s from `now`."""
+    return now + factor * max(duration_seconds or 0.0, 0.0) + DEADLINE_GRACE_SECONDS
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at!r}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, _, job_id = base64.urlsafe_b64decode(padded).decode("ascii").partition("|")
+        if not job_id or len(job_id) > 36:
+            raise ValueError("no id")
+        return float(created), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursorError() from exc
+
+
+class JobStore:
+    """Jobs in the application database. Thread-safe (each call takes its own connection)."""
+
+    def __init__(
+        self,
+        db: Database,
+        events: JobEvents,
+        *,
+        max_attempts: int = 3,
+        timeout_factor: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.max_attempts = max_attempts
+        self.timeout_factor = timeout_factor
+
+    # -- submission ----------------------------------------------------------------------------
+
+    def find_idempotent(self, tenant_id: str, key: str, audio_sha256: str) -> Job | None:
+        """The job an unexpired `Idempotency-Key` names, or None; raises
+        `IdempotencyConflictError` when the key came with other audio."""
+        now = time.time()
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(idempotency_keys).where(
+                    idempotency_keys.c.tenant_id == tenant_id,
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.expires_at > now,
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.audio_sha256 != audio_sha256:
+                raise IdempotencyConflictError(row.job_id)
+            job = conn.execute(sa.select(jobs).where(jobs.c.id == row.job_id)).first()
+        return Job.from_row(job) if job is not None else None
+
+    def create(self, new: NewJob) -> tuple[Job, bool]:
+        """Insert a queued job; (job, replayed). With an idempotency key already used for the
+        same audio, the existing job comes back with `replayed=True` and nothing is inserted."""
+        for _ in range(2):
+            try:
+                return self._create(new)
+            except IntegrityError:
+                # Another request inserted the same key between our check and our insert
+                # (PostgreSQL; SQLite serialises writers): read the winner.
+                if new.idempotency_key is None:
+                    raise
+        raise RuntimeError("idempotency key insert kept conflicting")  # pragma: no cover
+
+    def _create(self, new: NewJob) -> tuple[Job, bool]:
+        now = time.time()
+        with self.db.transaction() as conn:
+            if new.idempotency_key is not None:
+                existing = self._idempotent_in(conn, new, now)
+                if existing is not None:
+                    return existing, True
+            priority = 1 if new.mode is JobMode.SYNC else 0
+            row = conn.execute(
+                sa.insert(jobs)
+                .values(
+                    id=new.id,
+                    tenant_id=new.tenant_id,
+                    user_id=new.user_id,
+                    account_id=new.account_id,
+                    status=JobStatus.QUEUED,
+                    mode=new.mode,
+                    priority=priority,
+                    engine=new.engine,
+                    language=new.language,
+                    metadata_json=json.dumps(new.metadata) if new.metadata is not None else None,
+                    filename=new.filename,
+                    content_type=new.content_type,
+                    audio_key=new.audio_key,
+                    audio_bytes=new.audio_bytes,
+                    audio_sha256=new.audio_sha256,
+                    duration_seconds=new.duration_seconds,
+                    progress=0.0,
+                    attempts=0,
+                    next_attempt_at=now,
+                    cancel_requested=False,
+                    created_at=now,
+                    updated_at=now,
+                    idempotency_key=new.idempotency_key,
+                )
+                .returning(*jobs.c)
+            ).one()
+            if new.idempotency_key is not None:
+                conn.execute(
+                    sa.insert(idempotency_keys).values(
+                        tenant_id=new.tenant_id,
+                        key=new.idempotency_key,
+                        job_id=new.id,
+                        audio_sha256=new.audio_sha256,
+                        created_at=now,
+                        expires_at=now + IDEMPOTENCY_TTL_SECONDS,
+                    )
+                )
+        return Job.from_row(row), False
+
+    def _idempotent_in(self, conn: Connection, new: NewJob, now: float) -> Job | None:
+        key = new.idempotency_key
+        conn.execute(
+            sa.delete(idempotency_keys).where(
+                idempotency_keys.c.tenant_id == new.tenant_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.expires_at <= now,
+            )
+        )
+        row = conn.execute(
+            sa.select(idempotency_keys).where(
+                idempotency_keys.c.tenant_id == new.tenant_id, idempotency_keys.c.key == key
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.audio_sha256 != new.audio_sha256:
+            raise IdempotencyConflictError(row.job_id)
+        job = conn.execute(sa.select(jobs).where(jobs.c.id == row.job_id)).first()
+        if job is None:  # the job was purged: the key is free again
+            conn.execute(
+                sa.delete(idempotency_keys).where(
+                    idempotency_keys.c.tenant_id == new.tenant_id, idempotency_keys.c.key == key
+                )
+            )
+            return None
+        return Job.from_row(job)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str, tenant_id: str | None = None) -> Job:
+        """The job, or `JobNotFoundError`; with `tenant_id`, another tenant's job is not found."""
+        query = sa.select(jobs).where(jobs.c.id == job_id[:64])
+        if tenant_id is not None:
+            query = query.where(jobs.c.tenant_id == tenant_id)
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise JobNotFoundError(job_id)
+        return Job.from_row(row)
+
+    def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Current status of each given job that exists (one query; used by waiters)."""
+        if not job_ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(jobs.c.id, jobs.c.status).where(jobs.c.id.in_(list(job_ids)))
+            ).all()
+        return {row.id: JobStatus(row.status) for row in rows}
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """The tenant's jobs, newest first; pass the previous page's `next_cursor` for more."""
+        query = sa.select(jobs).where(jobs.c.tenant_id == tenant_id)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        if cursor:
+            created, job_id = _decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    jobs.c.created_at < created,
+                    sa.and_(jobs.c.created_at == created, jobs.c.id < job_id),
+                )
+            )
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
+        with self.db.read() as conn:
+            rows = [Job.from_row(row) for row in conn.execute(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return JobPage(rows, _encode_cursor(rows[-1]) if more and rows else None)
+
+    def count_active(self, tenant_id: str) -> int:
+        """Queued and running jobs of a tenant, across every instance."""
+        with self.db.read() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(ACTIVE_STATUSES))
+                )
+                or 0
+            )
+
+    def queued_count(self) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.status == JobStatus.QUEUED)
+                )
+                or 0
+            )
+
+    # -- cancellation ------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, tenant_id: str | None = None) -> Job:
+        """Cancel a queued or running job at once (a running one's worker is stopped by its
+        supervisor within seconds); `JobFinishedError` when it already ended."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            query = sa.select(jobs).where(jobs.c.id == job_id[:64])
+            if tenant_id is not None:
+                query = query.where(jobs.c.tenant_id == tenant_id)
+            row = conn.execute(query).first()
+            if row is None:
+                raise JobNotFoundError(job_id)
+            job = Job.from_row(row)
+            if job.finished:
+                raise JobFinishedError(job.id, job.status)
+            updated = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.status.in_(ACTIVE_STATUSES))
+                .values(
+                    status=JobStatus.CANCELLED,
+                    cancel_requested=True,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_expires_at=None,
+                )
+                .returning(*jobs.c)
+            ).one()
+        return Job.from_row(updated)
+
+    # -- the worker side -----------------------------------------------------------------------
+
+    def claim(self, owner: str, lease_seconds: float) -> Job | None:
+        """Take the next due job (highest priority, oldest first) for `owner`, or None."""
+        now = time.time()
+        pick = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.status == JobStatus.QUEUED, jobs.c.next_attempt_at <= now)
+            .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
+            .limit(1)
+        )
+        if not self.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == JobStatus.QUEUED)
+                .values(
+                    status=JobStatus.RUNNING,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    attempts=jobs.c.attempts + 1,
+                    started_at=sa.func.coalesce(jobs.c.started_at, now),
+                    updated_at=now,
+                    deadline_at=(
+                        now
+                        + self.timeout_factor * sa.func.coalesce(jobs.c.duration_seconds, 0.0)
+                        + DEADLINE_GRACE_SECONDS
+                    ),
+                )
+                .returning(*jobs.c)
+            ).first()
+        return Job.from_row(row) if row is not None else None
+
+    def has_due_work(self) -> bool:
+        """A cheap read: is any job waiting to be claimed? (Polls read before they write.)"""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(jobs.c.id)
+                .where(jobs.c.status == JobStatus.QUEUED, jobs.c.next_attempt_at <= time.time())
+                .limit(1)
+            ).first()
+        return row is not None
+
+    def renew(
+        self,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        *,
+        progress: float | None = None,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """Extend the lease (and record progress); `JobLeaseLostError` if the job is no longer
+        this worker's (cancelled, or reclaimed after the lease expired)."""
+        now = time.time()
+        values: dict[str, Any] = {"lease_expires_at": now + lease_seconds, "updated_at": now}
+        if progress is not None:
+            values["progress"] = min(max(progress, 0.0), 1.0)
+        if duration_seconds is not None:
+            values["duration_seconds"] = duration_seconds
+        with self.db.transaction() as conn:
+            result = conn.execute(
+                sa.update(jobs).where(*self._held(job_id, owner)).values(**values)
+            )
+        if result.rowcount != 1:
+            raise JobLeaseLostError(job_id)
+
+    @staticmethod
+    def _held(job_id: str, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+        return (
+            jobs.c.id == job_id,
+            jobs.c.lease_owner == owner,
+            jobs.c.status == JobStatus.RUNNING,
+        )
+
+    def complete(
+        self,
+        job_id: str,
+        owner: str,
+        result: dict[str, Any],
+        *,
+        result_key: str | None = None,
+        duration_seconds: float | None = None,
+    ) -> Job:
+        """Record the result and the completed event in one transaction.
+
+        `result_key` names a blob holding the result when it is too large to keep inline (the
+        row then stores no inline copy). Raises `JobLeaseLostError` when the job is no longer
+        this worker's: nothing is written then.
+        """
+        now = time.time()
+        values: dict[str, Any] = {
+            "status": JobStatus.COMPLETED,
+            "progress": 1.0,
+            "finished_at": now,
+            "updated_at": now,
+            "lease_expires_at": None,
+            "result_json": None if result_key else json.dumps(result, separators=(",", ":")),
+            "result_key": result_key,
+            "error_code": None,
+            "error_message": None,
+        }
+        if duration_seconds is not None:
+            values["duration_seconds"] = duration_seconds
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                sa.update(jobs)
+                .where(*self._held(job_id, owner))
+                .values(**values)
+                .returning(*jobs.c)
+            ).first()
+            if row is None:
+                raise JobLeaseLostError(job_id)
+            job = Job.from_row(row)
+            self.events.completed(conn, job, result)
+        return job
+
+    def fail(self, job_id: str, owner: str | None, code: str, message: str) -> Job | None:
+        """Fail a running job with its failed event, in one transaction.
+
+        With `owner`, only if that worker still holds it; without (a supervisor acting on its
+        dead or stopped child), any running job with that id. None when nothing changed.
+        """
+        now = time.time()
+        where = (
+            self._held(job_id, owner)
+            if owner is not None
+            else (jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING)
+        )
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                sa.update(jobs)
+                .where(*where)
+                .values(
+                    status=JobStatus.FAILED,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_expires_at=None,
+                    error_code=code,
+                    error_message=message,
+                )
+                .returning(*jobs.c)
+            ).first()
+            if row is None:
+                return None
+            job = Job.from_row(row)
+            self.events.failed(conn, job, code, message)
+        return job
+
+    def release(self, job_id: str, owner: str | None, *, delay_seconds: float = 0.0) -> Job | None:
+        """Put a running job back in the queue (its worker stopped without finishing it), or
+        fail it with `worker_lost` when it used up its attempts. None when nothing changed."""
+        now = time.time()
+        where = (
+            self._held(job_id, owner)
+            if owner is not None
+            else (jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING)
+        )
+        with self.db.transaction() as conn:
+            row = conn.execute(sa.select(jobs).where(*where)).first()
+            if row is None:
+                return None
+            return self._release_in(conn, Job.from_row(row), now, delay_seconds)
+
+    def defer(self, job_id: str, owner: str, delay_seconds: float) -> Job | None:
+        """Back to the queue without spending an attempt (storage was unreachable: not the
+        job's fault). None when the worker no longer holds it."""
+        now = time.time()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                sa.update(jobs)
+                .where(*self._held(job_id, owner))
+                .values(
+                    status=JobStatus.QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=sa.func.max(jobs.c.attempts - 1, 0)
+                    if self.db.is_sqlite
+                    else sa.func.greatest(jobs.c.attempts - 1, 0),
+                    next_attempt_at=now + delay_seconds,
+                    updated_at=now,
+                )
+                .returning(*jobs.c)
+            ).first()
+        return Job.from_row(row) if row is not None else None
+
+    def _release_in(self, conn: Connection, job: Job, now: float, delay: float) -> Job:
+        if job.attempts >= self.max_attempts:
+            message = ERROR_MESSAGES[JobErrorCode.WORKER_LOST].format(attempts=job.attempts)
+            row = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING)
+                .values(
+                    status=JobStatus.FAILED,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_code=JobErrorCode.WORKER_LOST,
+                    error_message=message,
+                )
+                .returning(*jobs.c)
+            ).one()
+            failed = Job.from_row(row)
+            self.events.failed(conn, failed, JobErrorCode.WORKER_LOST, message)
+            return failed
+        row = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING)
+            .values(
+                status=JobStatus.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now + delay,
+                updated_at=now,
+            )
+            .returning(*jobs.c)
+        ).one()
+        return Job.from_row(row)
+
+    def reclaim_expired(self, limit: int = 50) -> list[Job]:
+        """Jobs whose worker stopped renewing its lease go back to the queue (or fail with
+        `worker_lost` after `max_attempts`). Any process may call this; it is idempotent."""
+        now = time.time()
+        pick = (
+            sa.select(jobs)
+            .where(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at < now)
+            .order_by(jobs.c.lease_expires_at)
+            .limit(limit)
+        )
+        if not self.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        with self.db.transaction() as conn:
+            expired = [Job.from_row(row) for row in conn.execute(pick)]
+            return [self._release_in(conn, job, now, 0.0) for job in expired]
+
+    def overdue(self, owner_prefix: str | None = None) -> list[Job]:
+        """Running jobs past their deadline (optionally only those of workers whose lease owner
+        starts with `owner_prefix`)."""
+        query = sa.select(jobs).where(
+            jobs.c.status == JobStatus.RUNNING, jobs.c.deadline_at < time.time()
+        )
+        if owner_prefix is not None:
+            query = query.where(jobs.c.lease_owner.startswith(owner_prefix, autoescape=True))
+        with self.db.read() as conn:
+            return [Job.from_row(row) for row in conn.execute(query)]
+
+    def held_by(self, owners: Sequence[str]) -> dict[str, Job]:
+        """Running jobs held by these lease owners, by owner."""
+        if not owners:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(jobs).where(
+                    jobs.c.lease_owner.in_(list(owners)), jobs.c.status == JobStatus.RUNNING
+                )
+            ).all()
+        return {row.lease_owner: Job.from_row(row) for row in rows}
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def redact_finished(self, older_than_seconds: float) -> list[Job]:
+        """Drop the results of jobs finished before the retention period (SPEC 11): the row
+        stays (status, times, error), the transcripts go. Returns the redacted jobs so the
+        caller can delete result blobs."""
+        cutoff = time.time() - older_than_seconds
+        with self.db.transaction() as conn:
+            expired = [
+                Job.from_row(row)
+                for row in conn.execute(
+                    sa.select(jobs).where(
+                        jobs.c.finished_at < cutoff,
+                        sa.or_(jobs.c.result_json.is_not(None), jobs.c.result_key.is_not(None)),
+                    )
+                )
+            ]
+            if expired:
+                conn.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id.in_([job.id for job in expired]))
+                    .values(result_json=None, result_key=None, updated_at=time.time())
+                )
+            conn.execute(
+                sa.delete(idempotency_keys).where(idempotency_keys.c.expires_at < time.time())
+            )
+        return expired
+
+    def failure_message(self, code: JobErrorCode) -> str:
+        return ERROR_MESSAGES[code].format(factor=self.timeout_factor, attempts=self.max_attempts)
