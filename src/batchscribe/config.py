@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     # Local AWS emulator used by `make run`
     local_aws_port: int = Field(4566, ge=1, le=65535)
 
+    # Application database, jobs and workers (SPEC 11, 13, 14)
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///var/batchscribe.db (or OUTBOX_PATH)."
+    )
+    auto_migrate: bool | None = Field(None, description="Migrate at startup (default: SQLite).")
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    job_lease_seconds: float = Field(30, ge=1, le=3600)
+    job_timeout_factor: float = Field(2.0, gt=0, le=100)
+    job_poll_seconds: float = Field(0.5, gt=0, le=60)
+    max_audio_seconds: float = Field(14400, gt=0)
+    max_sync_audio_seconds: float = Field(600, gt=0)
+    keep_audio: bool = False
+
     @field_validator("deepgram_base_url", "openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -88,6 +101,23 @@ class Settings(BaseSettings):
         if "openai" in (self.transcriber, self.cleaner) and self.openai_api_key is None:
             raise ValueError("TRANSCRIBER/CLEANER=openai needs OPENAI_API_KEY; set it")
         return self
+
+    @property
+    def database(self) -> str:
+        """The application database URL: DATABASE_URL, else the SQLite file OUTBOX_PATH names
+        (deployments of earlier versions keep their file), else `sqlite:///var/batchscribe.db`."""
+        if self.database_url:
+            return self.database_url
+        if "outbox_path" in self.model_fields_set:
+            return f"sqlite:///{self.outbox_path}"
+        return "sqlite:///var/batchscribe.db"
+
+    @property
+    def migrate_at_startup(self) -> bool:
+        """AUTO_MIGRATE, defaulting to true on SQLite and false on PostgreSQL."""
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.database.startswith("sqlite")
 
     @property
     def max_upload_bytes(self) -> int:

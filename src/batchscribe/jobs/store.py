@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from batchscribe.db.engine import Database
+from batchscribe.db.listen import notify
 from batchscribe.db.tables import idempotency_keys, jobs
 from batchscribe.jobs.exceptions import (
     IdempotencyConflictError,
@@ -45,6 +46,7 @@ from batchscribe.jobs.models import (
     JobStatus,
     NewJob,
 )
+from batchscribe.signals import Topic
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600.0
 DEADLINE_GRACE_SECONDS = 60.0
@@ -177,6 +179,7 @@ class JobStore:
                         expires_at=now + IDEMPOTENCY_TTL_SECONDS,
                     )
                 )
+            notify(conn, Topic.JOBS_QUEUED)
         return Job.from_row(row), False
 
     def _idempotent_in(self, conn: Connection, new: NewJob, now: float) -> Job | None:
@@ -308,6 +311,7 @@ class JobStore:
                 )
                 .returning(*jobs.c)
             ).one()
+            notify(conn, Topic.JOB_FINISHED, job.id)
         return Job.from_row(updated)
 
     # -- the worker side -----------------------------------------------------------------------
@@ -426,6 +430,7 @@ class JobStore:
                 raise JobLeaseLostError(job_id)
             job = Job.from_row(row)
             self.events.completed(conn, job, result)
+            notify(conn, Topic.JOB_FINISHED, job.id)
         return job
 
     def fail(self, job_id: str, owner: str | None, code: str, message: str) -> Job | None:
@@ -458,11 +463,22 @@ class JobStore:
                 return None
             job = Job.from_row(row)
             self.events.failed(conn, job, code, message)
+            notify(conn, Topic.JOB_FINISHED, job.id)
         return job
 
-    def release(self, job_id: str, owner: str | None, *, delay_seconds: float = 0.0) -> Job | None:
-        """Put a running job back in the queue (its worker stopped without finishing it), or
-        fail it with `worker_lost` when it used up its attempts. None when nothing changed."""
+    def release(
+        self,
+        job_id: str,
+        owner: str | None,
+        *,
+        delay_seconds: float = 0.0,
+        code: str = JobErrorCode.WORKER_LOST,
+        message: str | None = None,
+    ) -> Job | None:
+        """Put a running job back in the queue for another attempt after `delay_seconds`, or
+        fail it with `code` when it used up its attempts (by default `worker_lost`: its worker
+        stopped without finishing). With `owner`, only if that worker still holds it. None when
+        nothing changed."""
         now = time.time()
         where = (
             self._held(job_id, owner)
@@ -473,7 +489,7 @@ class JobStore:
             row = conn.execute(sa.select(jobs).where(*where)).first()
             if row is None:
                 return None
-            return self._release_in(conn, Job.from_row(row), now, delay_seconds)
+            return self._release_in(conn, Job.from_row(row), now, delay_seconds, code, message)
 
     def defer(self, job_id: str, owner: str, delay_seconds: float) -> Job | None:
         """Back to the queue without spending an attempt (storage was unreachable: not the
@@ -497,9 +513,18 @@ class JobStore:
             ).first()
         return Job.from_row(row) if row is not None else None
 
-    def _release_in(self, conn: Connection, job: Job, now: float, delay: float) -> Job:
+    def _release_in(
+        self,
+        conn: Connection,
+        job: Job,
+        now: float,
+        delay: float,
+        code: str = JobErrorCode.WORKER_LOST,
+        message: str | None = None,
+    ) -> Job:
         if job.attempts >= self.max_attempts:
-            message = ERROR_MESSAGES[JobErrorCode.WORKER_LOST].format(attempts=job.attempts)
+            if message is None:
+                message = ERROR_MESSAGES[JobErrorCode.WORKER_LOST].format(attempts=job.attempts)
             row = conn.execute(
                 sa.update(jobs)
                 .where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING)
@@ -509,13 +534,14 @@ class JobStore:
                     updated_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
-                    error_code=JobErrorCode.WORKER_LOST,
+                    error_code=code,
                     error_message=message,
                 )
                 .returning(*jobs.c)
             ).one()
             failed = Job.from_row(row)
-            self.events.failed(conn, failed, JobErrorCode.WORKER_LOST, message)
+            self.events.failed(conn, failed, code, message)
+            notify(conn, Topic.JOB_FINISHED, failed.id)
             return failed
         row = conn.execute(
             sa.update(jobs)
@@ -529,6 +555,7 @@ class JobStore:
             )
             .returning(*jobs.c)
         ).one()
+        notify(conn, Topic.JOBS_QUEUED)
         return Job.from_row(row)
 
     def reclaim_expired(self, limit: int = 50) -> list[Job]:

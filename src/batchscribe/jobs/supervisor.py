@@ -1,0 +1,308 @@
+"""`WorkerSupervisor`: keeps N worker processes running and holds each to its job's limits.
+
+Per tick (a few times a second) it:
+- reads what its workers report (ready, started job X with deadline D, finished X);
+- kills a worker whose job passed its deadline (`JOB_TIMEOUT_FACTOR` x duration + 60 s) and
+  fails the job with `engine_timeout`;
+- kills a worker whose job was cancelled (the job is already `cancelled`);
+- notices a worker that died (crashed, OOM-killed) and gives its job back: another attempt,
+  or `worker_lost` after `JOB_MAX_ATTEMPTS`;
+- starts one replacement for each worker it lost or killed.
+Killing is the only reliable way to stop an engine busy in C code; a replacement loads its
+engine in a second or two.
+
+`batchscribe worker` runs it in the foreground; `batchscribe serve` runs it in a thread beside
+the API. It forwards "work available" signals to its workers and publishes their results
+("job finished", "outbox written") to the process's `Signals`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+from batchscribe.config import Settings
+from batchscribe.db.exceptions import DatabaseUnavailableError
+from batchscribe.jobs.models import JobErrorCode, JobStatus
+from batchscribe.jobs.store import JobStore
+from batchscribe.jobs.worker import worker_main
+from batchscribe.signals import Signals, Topic
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.25
+CANCEL_CHECK_SECONDS = 1.0
+#: A worker that dies before it is ready is restarted no faster than this (no crash loop).
+RESTART_BACKOFF_SECONDS = 2.0
+
+
+@dataclass
+class WorkerSlot:
+    """One worker process and what the supervisor knows about it."""
+
+    index: int
+    owner: str
+    process: SpawnProcess
+    reports: Connection
+    started_at: float
+    ready: bool = False
+    load_error: str | None = None
+    job_id: str | None = None
+    deadline_at: float | None = None
+    job_started: float = 0.0
+    jobs_done: int = 0
+    killed_for: str | None = None
+
+
+class WorkerSupervisor:
+    """Starts, watches and replaces `count` worker processes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        signals: Signals,
+        count: int,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.signals = signals
+        self.count = count
+        self._ctx = multiprocessing.get_context("spawn")
+        self.work_available = self._ctx.Event()
+        self.stopping = self._ctx.Event()
+        self._prefix = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._generation = 0
+        self.slots: list[WorkerSlot] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop_requested = threading.Event()
+        self._next_cancel_check = 0.0
+        self.replacements = 0
+        self._unsubscribe = signals.subscribe(Topic.JOBS_QUEUED, self._on_jobs_queued)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, *, wait_ready: float = 60.0) -> None:
+        """Start the workers and wait (up to `wait_ready` s) until each has loaded its engine."""
+        with self._lock:
+            self.slots = [self._spawn(index) for index in range(self.count)]
+        deadline = time.monotonic() + wait_ready
+        while time.monotonic() < deadline and not all(
+            slot.ready or slot.load_error for slot in self.slots
+        ):
+            self.tick()
+            time.sleep(0.05)
+        logger.info(
+            "workers started" if self.ready else "workers started without a working engine",
+            extra={
+                "workers": self.count,
+                "engine": self.settings.transcriber,
+                "load_error": self.load_error,
+            },
+        )
+
+    def run_in_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="worker-supervisor", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """Supervise until `stop()`."""
+        while not self._stop_requested.is_set():
+            try:
+                self.tick()
+            except Exception:  # the supervisor must outlive any one bad tick
+                logger.exception("worker supervisor tick failed")
+            self._stop_requested.wait(TICK_SECONDS)
+
+    def stop(self, grace_seconds: float = 0.0) -> None:
+        """Stop claiming; give running jobs up to `grace_seconds` to finish, then stop the
+        workers and hand unfinished jobs back to the queue (no attempt spent)."""
+        self._unsubscribe()
+        self._stop_requested.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        self.stopping.set()
+        self.work_available.set()
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and any(
+            slot.job_id and slot.process.is_alive() for slot in self.slots
+        ):
+            self._drain_reports()
+            time.sleep(0.1)
+        self._drain_reports()
+        for slot in self.slots:
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.process.join(5.0)
+            self._hand_back(slot, spend_attempt=False)
+            slot.reports.close()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True when at least one worker has its engine loaded."""
+        return any(slot.ready for slot in self.slots)
+
+    @property
+    def load_error(self) -> str | None:
+        return next((slot.load_error for slot in self.slots if slot.load_error), None)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for slot in self.slots if slot.job_id)
+
+    # -- the tick --------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self._drain_reports()
+        now = time.time()
+        for slot in list(self.slots):
+            if not slot.process.is_alive():
+                self._replace(slot, reason="died")
+            elif slot.job_id and slot.deadline_at is not None and now > slot.deadline_at:
+                self._kill_overdue(slot)
+        if time.monotonic() >= self._next_cancel_check:
+            self._next_cancel_check = time.monotonic() + CANCEL_CHECK_SECONDS
+            self._kill_cancelled()
+
+    def _drain_reports(self) -> None:
+        for slot in self.slots:
+            try:
+                while slot.reports.poll():
+                    self._on_report(slot, slot.reports.recv())
+            except (EOFError, OSError):
+                continue  # the process died; `tick` replaces it
+
+    def _on_report(self, slot: WorkerSlot, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            slot.ready = True
+        elif kind == "load_error":
+            slot.load_error = str(message[1])
+        elif kind == "started":
+            slot.job_id, slot.deadline_at = message[1], message[2]
+            slot.job_started = time.monotonic()
+        elif kind == "finished":
+            job_id, status = message[1], message[2]
+            slot.job_id, slot.deadline_at = None, None
+            slot.jobs_done += 1
+            if status is not None:
+                self.signals.publish(Topic.JOB_FINISHED, job_id)
+                if status in (JobStatus.COMPLETED, JobStatus.FAILED):
+                    self.signals.publish(Topic.OUTBOX_WRITTEN)
+
+    def _on_jobs_queued(self, _payload: str) -> None:
+        self.work_available.set()
+
+    # -- stopping and replacing workers ----------------------------------------------------------
+
+    def _spawn(self, index: int) -> WorkerSlot:
+        self._generation += 1
+        owner = f"{self._prefix}-w{index}.{self._generation}"
+        receive, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(self.settings, owner, self.work_available, self.stopping, send),
+            name=f"batchscribe-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        send.close()
+        return WorkerSlot(index, owner, process, receive, time.monotonic())
+
+    def _replace(self, slot: WorkerSlot, *, reason: str) -> None:
+        self._drain_reports()
+        code = slot.process.exitcode
+        if slot.killed_for is None:
+            logger.error(
+                "worker %s %s (exit code %s); starting a replacement",
+                slot.owner,
+                reason,
+                code,
+                extra={"job_id": slot.job_id},
+            )
+        self._hand_back(slot, spend_attempt=True)
+        slot.reports.close()
+        if self.stopping.is_set():
+            self.slots.remove(slot)
+            return
+        if not slot.ready and time.monotonic() - slot.started_at < RESTART_BACKOFF_SECONDS:
+            time.sleep(RESTART_BACKOFF_SECONDS)
+        with self._lock:
+            position = self.slots.index(slot)
+            self.slots[position] = self._spawn(slot.index)
+        self.replacements += 1
+
+    def _hand_back(self, slot: WorkerSlot, *, spend_attempt: bool) -> None:
+        """A stopped worker's job goes back to the queue (or fails, out of attempts)."""
+        try:
+            held = self.store.held_by([slot.owner])
+        except DatabaseUnavailableError:
+            logger.warning("cannot hand back %s's job now; its lease will expire", slot.owner)
+            return
+        for job in held.values():
+            if spend_attempt:
+                result = self.store.release(job.id, slot.owner)
+            else:
+                result = self.store.defer(job.id, slot.owner, 0.0)
+            if result is not None and result.finished:
+                self.signals.publish(Topic.JOB_FINISHED, job.id)
+                self.signals.publish(Topic.OUTBOX_WRITTEN)
+            elif result is not None:
+                self.work_available.set()
+        slot.job_id = None
+
+    def _kill(self, slot: WorkerSlot, why: str) -> None:
+        slot.killed_for = why
+        slot.process.kill()
+        slot.process.join(5.0)
+
+    def _kill_overdue(self, slot: WorkerSlot) -> None:
+        job_id = slot.job_id
+        assert job_id is not None
+        logger.error(
+            "job passed its deadline; stopping its worker",
+            extra={"job_id": job_id, "worker": slot.owner},
+        )
+        self._kill(slot, "deadline")
+        try:
+            failed = self.store.fail(
+                job_id,
+                slot.owner,
+                JobErrorCode.ENGINE_TIMEOUT,
+                self.store.failure_message(JobErrorCode.ENGINE_TIMEOUT),
+            )
+        except DatabaseUnavailableError:
+            failed = None  # the lease expires; the next claim fails it once out of attempts
+        if failed is not None:
+            self.signals.publish(Topic.JOB_FINISHED, job_id)
+            self.signals.publish(Topic.OUTBOX_WRITTEN)
+        self._replace(slot, reason="was stopped at its job's deadline")
+
+    def _kill_cancelled(self) -> None:
+        running = {slot.job_id: slot for slot in self.slots if slot.job_id}
+        if not running:
+            return
+        try:
+            statuses = self.store.statuses(list(running))
+        except DatabaseUnavailableError:
+            return
+        for job_id, slot in running.items():
+            # Only a cancellation: the worker itself writes every other final state, and its
+            # report of it may simply not have arrived yet.
+            if statuses.get(job_id) is JobStatus.CANCELLED:
+                logger.info("job cancelled; stopping its worker", extra={"job_id": job_id})
+                self._kill(slot, "cancelled")
+                self._replace(slot, reason="was stopped because its job was cancelled")
