@@ -1,68 +1,69 @@
-"""The durable outbox: one SQLite file (WAL mode) holding every event until it is sent.
+"""The durable outbox: the `outbox` table of the application database, holding every event
+until EventBridge has it.
 
 A row's life:
 
     pending ──claim──> sending (leased) ──ok──> sent ──(retention)──> purged
        ^                  │ retryable code / network error: back to pending, later
-       └──────────────────┤ terminal code: failed (code kept)
-    held (publishing disabled) ──replay──> pending        too_large (never sent)
+       └──────────────────┤ terminal code: failed (code kept) ──(retention)──> purged
+    held (publishing disabled) ──replay──> pending        too_large (never sent, no transcripts)
 
-Several processes may share the file. A relay claims rows inside `BEGIN IMMEDIATE` (SQLite's
-write lock), so two claimers never take the same row; a claim is a lease that expires, so a
-crashed relay's rows are picked up again. `synchronous=FULL`: a committed row survives a power
-cut, not just a killed process; it costs one fsync on the request path.
-
-Each thread gets its own connection (SQLite connections are not shared between threads here),
-so readers never wait for the relay.
+Rows are written in the transaction that finishes their job (`OutboxJobEvents`), so a job is
+never completed without its event nor its event sent for a job that did not complete. Several
+processes may relay from one database: a relay claims rows with a lease inside one write
+transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: `BEGIN IMMEDIATE`), so two relays
+never send a row at the same time, and a crashed relay's leases expire.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
-from batchscribe.events.exceptions import OutboxError
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-HELD = "held"
-FAILED = "failed"
-TOO_LARGE = "too_large"
-STATUSES = (PENDING, SENDING, SENT, HELD, FAILED, TOO_LARGE)
+from batchscribe.db.engine import Database
+from batchscribe.db.exceptions import DatabaseError
+from batchscribe.db.listen import notify
+from batchscribe.db.tables import outbox
+from batchscribe.events import metrics
+from batchscribe.events.entry import (
+    EventEntry,
+    build_completed_entry,
+    build_completed_ref_entry,
+    build_failed_entry,
+)
+from batchscribe.events.exceptions import EventValidationError, OutboxError
+from batchscribe.events.schema import DataRef
+from batchscribe.identity import RequestContext
+from batchscribe.signals import Topic
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    interaction_id   TEXT NOT NULL UNIQUE,
-    tenant_id        TEXT NOT NULL,
-    entry            TEXT NOT NULL,
-    size_bytes       INTEGER NOT NULL,
-    raw_len          INTEGER NOT NULL,
-    cleaned_len      INTEGER NOT NULL,
-    status           TEXT NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    created_at       REAL NOT NULL,
-    updated_at       REAL NOT NULL,
-    next_attempt_at  REAL NOT NULL,
-    lease_owner      TEXT,
-    lease_expires_at REAL,
-    event_id         TEXT,
-    error_code       TEXT,
-    error_message    TEXT,
-    sent_at          REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS outbox_lease ON outbox (status, lease_expires_at);
-CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (status, sent_at);
-"""
+logger = logging.getLogger(__name__)
+
+
+class OutboxStatus(StrEnum):
+    """The state of one outbox row (the diagram above), as stored and as shown by
+    `GET /events/{interaction_id}` and `batchscribe outbox`."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    HELD = "held"
+    FAILED = "failed"
+    TOO_LARGE = "too_large"
+
+
+#: States whose rows still wait to be sent (a lease may be running on `sending` ones).
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+#: States whose rows are kept only for the retention period (they hold transcripts).
+RETAINED = (OutboxStatus.SENT, OutboxStatus.HELD, OutboxStatus.FAILED, OutboxStatus.TOO_LARGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +73,12 @@ class OutboxRow:
     id: int
     interaction_id: str
     tenant_id: str
+    detail_type: str
     entry: dict[str, Any]
     size_bytes: int
     raw_len: int
     cleaned_len: int
-    status: str
+    status: OutboxStatus
     attempts: int
     created_at: float
     updated_at: float
@@ -89,16 +91,18 @@ class OutboxRow:
     sent_at: float | None
 
     @classmethod
-    def from_sql(cls, row: sqlite3.Row) -> OutboxRow:
-        data = dict(row)
+    def from_row(cls, row: Any) -> OutboxRow:
+        data = dict(row._mapping)
         data["entry"] = json.loads(data["entry"])
+        data["status"] = OutboxStatus(data["status"])
         return cls(**data)
 
     def summary(self) -> dict[str, Any]:
-        """The row without its entry (no transcript text): safe to print, log or return."""
+        """Everything but the transcripts: what the CLI and logs may show."""
         return {
             "interaction_id": self.interaction_id,
             "tenant_id": self.tenant_id,
+            "detail_type": self.detail_type,
             "status": self.status,
             "attempts": self.attempts,
             "event_id": self.event_id,
@@ -109,7 +113,9 @@ class OutboxRow:
             "cleaned_len": self.cleaned_len,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            "next_attempt_at": self.next_attempt_at if self.status == PENDING else None,
+            "next_attempt_at": (
+                self.next_attempt_at if self.status == OutboxStatus.PENDING else None
+            ),
             "sent_at": self.sent_at,
         }
 
@@ -119,298 +125,383 @@ class Outcome:
     """What happened to one claimed row after a PutEvents call."""
 
     row_id: int
-    status: str  # SENT, PENDING (retry later) or FAILED
+    status: OutboxStatus  # SENT, PENDING (retry later) or FAILED
     event_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     next_attempt_at: float = 0.0
 
 
+def _stub(entry: EventEntry) -> dict[str, Any]:
+    """What a `too_large` row keeps: the envelope without the detail (it is never sent, so the
+    transcripts would only be personal data kept for nothing)."""
+    return {key: value for key, value in entry.entry.items() if key != "Detail"}
+
+
+def insert_event(
+    conn: Connection,
+    entry: EventEntry,
+    *,
+    status: OutboxStatus,
+    raw_len: int = 0,
+    cleaned_len: int = 0,
+    error_code: str | None = None,
+) -> None:
+    """Store one event inside the caller's transaction (the one that finishes its job)."""
+    now = time.time()
+    stored = _stub(entry) if status == OutboxStatus.TOO_LARGE else entry.entry
+    conn.execute(
+        sa.insert(outbox).values(
+            interaction_id=entry.interaction_id,
+            tenant_id=entry.tenant_id,
+            detail_type=entry.detail_type,
+            entry=json.dumps(stored, ensure_ascii=False),
+            size_bytes=entry.size_bytes,
+            raw_len=raw_len,
+            cleaned_len=cleaned_len,
+            status=status,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+            error_code=error_code,
+        )
+    )
+    if status == OutboxStatus.PENDING:
+        notify(conn, Topic.OUTBOX_WRITTEN)
+
+
 class Outbox:
-    """The outbox file at `path`; every method raises `OutboxError` on a database failure."""
+    """The outbox table; every method raises `OutboxError` when the database fails."""
 
-    def __init__(self, path: Path | str, busy_timeout_seconds: float = 5.0) -> None:
-        self.path = Path(path)
-        self._busy_ms = int(busy_timeout_seconds * 1000)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            with conn:
-                conn.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            self.close()
-            raise OutboxError(f"Cannot open the outbox at {self.path}: {exc}") from exc
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    # -- connections -------------------------------------------------------------------------
+    # -- writing -------------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise OutboxError("The outbox is closed")
-        # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE for writes).
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self._busy_ms / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        self._local.conn = conn
-        with self._lock:
-            self._connections.append(conn)
-        return conn
+    def insert_in(self, conn: Connection, entry: EventEntry, **kwargs: Any) -> None:
+        """Store one event inside the caller's transaction (see `insert_event`)."""
+        insert_event(conn, entry, **kwargs)
 
-    def close(self) -> None:
-        """Close every connection this object opened (from any thread)."""
-        self._closed = True
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's write lock from its first statement."""
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise OutboxError(f"Cannot write the outbox at {self.path}: {exc}") from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise OutboxError(f"Outbox write failed at {self.path}: {exc}") from exc
-            raise
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return list(self._conn().execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise OutboxError(f"Cannot read the outbox at {self.path}: {exc}") from exc
-
-    # -- writing -----------------------------------------------------------------------------
-
-    def insert(
-        self,
-        *,
-        interaction_id: str,
-        tenant_id: str,
-        entry: dict[str, Any],
-        size_bytes: int,
-        raw_len: int,
-        cleaned_len: int,
-        status: str,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        now: float | None = None,
-    ) -> None:
-        """Store one event with its initial status (pending, held or too_large)."""
-        now = time.time() if now is None else now
+    def insert(self, entry: EventEntry, *, status: OutboxStatus, **kwargs: Any) -> None:
+        """Store one event in its own transaction."""
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO outbox (interaction_id, tenant_id, entry, size_bytes, raw_len,"
-                " cleaned_len, status, created_at, updated_at, next_attempt_at, error_code,"
-                " error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    interaction_id,
-                    tenant_id,
-                    json.dumps(entry, ensure_ascii=False),
-                    size_bytes,
-                    raw_len,
-                    cleaned_len,
-                    status,
-                    now,
-                    now,
-                    now,
-                    error_code,
-                    error_message,
-                ),
-            )
+            self.insert_in(conn, entry, status=status, **kwargs)
 
-    def claim(
-        self, owner: str, limit: int, lease_seconds: float, now: float | None = None
-    ) -> list[OutboxRow]:
-        """Lease up to `limit` due rows (pending and due, or leased with an expired lease).
+    def _write(self) -> AbstractContextManager[Connection]:
+        return _translated(self.db.transaction)
 
-        The UPDATE re-checks the condition inside the same IMMEDIATE transaction, so a row is
-        leased by one owner at a time even with several processes claiming.
-        """
-        now = time.time() if now is None else now
-        due = (
-            "(status = 'pending' AND next_attempt_at <= :now)"
-            " OR (status = 'sending' AND lease_expires_at <= :now)"
+    def _read(self) -> AbstractContextManager[Connection]:
+        return _translated(self.db.read)
+
+    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxRow]:
+        """Lease up to `limit` due rows (pending and due, or sending with an expired lease)."""
+        now = time.time()
+        due = sa.or_(
+            sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now),
+            sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_expires_at <= now),
         )
-        params = {"now": now, "owner": owner, "expires": now + lease_seconds, "limit": limit}
+        pick = sa.select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+        if not self.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
         with self._write() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM outbox WHERE {due} ORDER BY id LIMIT :limit",  # noqa: S608
-                    params,
-                )
-            ]
+            ids = list(conn.scalars(pick))
             if not ids:
                 return []
-            id_list = ",".join(str(int(i)) for i in ids)  # integers from our own SELECT
-            conn.execute(
-                "UPDATE outbox SET status = 'sending', lease_owner = :owner,"  # noqa: S608
-                " lease_expires_at = :expires, attempts = attempts + 1, updated_at = :now"
-                f" WHERE id IN ({id_list}) AND ({due})",
-                params,
-            )
             rows = conn.execute(
-                f"SELECT * FROM outbox WHERE id IN ({id_list}) AND lease_owner = :owner"  # noqa: S608
-                " AND status = 'sending' AND lease_expires_at = :expires ORDER BY id",
-                params,
-            ).fetchall()
-        return [OutboxRow.from_sql(r) for r in rows]
+                sa.update(outbox)
+                .where(outbox.c.id.in_(ids), due)
+                .values(
+                    status=OutboxStatus.SENDING,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    attempts=outbox.c.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(*outbox.c)
+            ).all()
+        return sorted((OutboxRow.from_row(row) for row in rows), key=lambda row: row.id)
 
-    def apply(self, owner: str, outcomes: Iterable[Outcome], now: float | None = None) -> int:
+    def apply(self, owner: str, outcomes: Iterable[Outcome]) -> int:
         """Record the results of one PutEvents call in one transaction.
 
         `sent` is recorded whoever holds the lease now (the event did go out); retries and
         failures only while `owner` still holds the lease. Returns the rows updated.
         """
-        now = time.time() if now is None else now
+        now = time.time()
         changed = 0
         with self._write() as conn:
             for o in outcomes:
-                if o.status == SENT:
-                    cur = conn.execute(
-                        "UPDATE outbox SET status = 'sent', event_id = ?, sent_at = ?,"
-                        " updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,"
-                        " error_code = NULL, error_message = NULL"
-                        " WHERE id = ? AND status IN ('sending', 'pending')",
-                        (o.event_id, now, now, o.row_id),
+                if o.status == OutboxStatus.SENT:
+                    statement = (
+                        sa.update(outbox)
+                        .where(outbox.c.id == o.row_id, outbox.c.status.in_(UNSENT))
+                        .values(
+                            status=OutboxStatus.SENT,
+                            event_id=o.event_id,
+                            sent_at=now,
+                            updated_at=now,
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            error_code=None,
+                            error_message=None,
+                        )
                     )
                 else:
-                    cur = conn.execute(
-                        "UPDATE outbox SET status = ?, error_code = ?, error_message = ?,"
-                        " next_attempt_at = ?, updated_at = ?, lease_owner = NULL,"
-                        " lease_expires_at = NULL"
-                        " WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-                        (
-                            o.status,
-                            o.error_code,
-                            o.error_message,
-                            o.next_attempt_at,
-                            now,
-                            o.row_id,
-                            owner,
-                        ),
+                    statement = (
+                        sa.update(outbox)
+                        .where(
+                            outbox.c.id == o.row_id,
+                            outbox.c.status == OutboxStatus.SENDING,
+                            outbox.c.lease_owner == owner,
+                        )
+                        .values(
+                            status=o.status,
+                            error_code=o.error_code,
+                            error_message=o.error_message,
+                            next_attempt_at=o.next_attempt_at,
+                            updated_at=now,
+                            lease_owner=None,
+                            lease_expires_at=None,
+                        )
                     )
-                changed += cur.rowcount
+                changed += conn.execute(statement).rowcount
         return changed
 
-    def release(self, owner: str, now: float | None = None) -> int:
+    def release(self, owner: str) -> int:
         """Give back every lease `owner` holds (rows become pending and due at once)."""
-        now = time.time() if now is None else now
+        now = time.time()
         with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-                " next_attempt_at = ?, updated_at = ? WHERE status = 'sending' AND lease_owner = ?",
-                (now, now, owner),
+            return int(
+                conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_owner == owner)
+                    .values(
+                        status=OutboxStatus.PENDING,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                ).rowcount
             )
-            return cur.rowcount
 
-    def requeue(self, statuses: Sequence[str], now: float | None = None) -> list[str]:
-        """Move rows in `statuses` (held, failed) back to pending; return their interaction ids."""
-        if not set(statuses) <= {HELD, FAILED}:
-            raise ValueError("only held and failed rows can be requeued")
-        now = time.time() if now is None else now
-        marks = ",".join("?" * len(statuses))
+    def hold_pending(self) -> list[str]:
+        """Mark every pending row `held` (publishing is disabled); their interaction ids."""
+        now = time.time()
         with self._write() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT interaction_id FROM outbox WHERE status IN ({marks})",  # noqa: S608
-                    list(statuses),
+            ids = list(
+                conn.scalars(
+                    sa.update(outbox)
+                    .where(outbox.c.status == OutboxStatus.PENDING)
+                    .values(status=OutboxStatus.HELD, updated_at=now)
+                    .returning(outbox.c.interaction_id)
                 )
-            ]
-            conn.execute(
-                f"UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?,"  # noqa: S608
-                f" attempts = 0 WHERE status IN ({marks})",
-                [now, now, *statuses],
             )
         return ids
 
-    def purge_sent(self, older_than_seconds: float, now: float | None = None) -> int:
-        """Delete sent rows whose `sent_at` is older than the retention (transcripts are PII)."""
-        now = time.time() if now is None else now
+    def requeue(self, statuses: Sequence[OutboxStatus]) -> list[str]:
+        """Move rows in `statuses` (held, failed) back to pending; return their interaction ids."""
+        if not set(statuses) <= {OutboxStatus.HELD, OutboxStatus.FAILED}:
+            raise ValueError("only held and failed rows can be requeued")
+        now = time.time()
         with self._write() as conn:
-            cur = conn.execute(
-                "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?",
-                (now - older_than_seconds,),
+            ids = list(
+                conn.scalars(
+                    sa.update(outbox)
+                    .where(outbox.c.status.in_(list(statuses)))
+                    .values(
+                        status=OutboxStatus.PENDING,
+                        next_attempt_at=now,
+                        updated_at=now,
+                        attempts=0,
+                    )
+                    .returning(outbox.c.interaction_id)
+                )
             )
-            return cur.rowcount
+            if ids:
+                notify(conn, Topic.OUTBOX_WRITTEN)
+        return ids
+
+    def purge(self, older_than_seconds: float) -> int:
+        """Delete rows that hold transcripts (sent, held, failed, too_large) once their last
+        change is older than the retention period: transcripts are personal data."""
+        cutoff = time.time() - older_than_seconds
+        with self._write() as conn:
+            return int(
+                conn.execute(
+                    sa.delete(outbox).where(
+                        outbox.c.status.in_(RETAINED), outbox.c.updated_at < cutoff
+                    )
+                ).rowcount
+            )
 
     def check_writable(self) -> None:
-        """Raise `OutboxError` unless the write lock can be taken now (for /readyz)."""
-        with self._write():
-            pass
+        """Raise `OutboxError` unless the database takes a write now (for /readyz)."""
+        try:
+            self.db.check_writable()
+        except DatabaseError as exc:
+            raise OutboxError(str(exc)) from exc
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------------------
 
     def get(self, interaction_id: str) -> OutboxRow | None:
-        rows = self._read("SELECT * FROM outbox WHERE interaction_id = ?", (interaction_id,))
-        return OutboxRow.from_sql(rows[0]) if rows else None
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(outbox).where(outbox.c.interaction_id == interaction_id)
+            ).first()
+        return OutboxRow.from_row(row) if row is not None else None
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[OutboxRow]:
+    def list(self, status: OutboxStatus | None = None, limit: int = 50) -> list[OutboxRow]:
         """Most recent rows first, optionally of one status."""
-        if status is None:
-            rows = self._read("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._read(
-                "SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
-            )
-        return [OutboxRow.from_sql(r) for r in rows]
+        query = sa.select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        with self._read() as conn:
+            return [OutboxRow.from_row(row) for row in conn.execute(query)]
 
-    def statuses_of(self, interaction_ids: Sequence[str]) -> dict[str, str]:
+    def statuses_of(self, interaction_ids: Sequence[str]) -> dict[str, OutboxStatus]:
         """interaction_id -> status, for the ids that exist."""
-        result: dict[str, str] = {}
-        for start in range(0, len(interaction_ids), 500):
-            chunk = list(interaction_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for r in self._read(
-                f"SELECT interaction_id, status FROM outbox WHERE interaction_id IN ({marks})",  # noqa: S608
-                chunk,
-            ):
-                result[r[0]] = r[1]
+        result: dict[str, OutboxStatus] = {}
+        with self._read() as conn:
+            for start in range(0, len(interaction_ids), 500):
+                chunk = list(interaction_ids[start : start + 500])
+                for row in conn.execute(
+                    sa.select(outbox.c.interaction_id, outbox.c.status).where(
+                        outbox.c.interaction_id.in_(chunk)
+                    )
+                ):
+                    result[row.interaction_id] = OutboxStatus(row.status)
         return result
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[OutboxStatus, int]:
         """Number of rows per status (every status present, zero when none)."""
-        counts = dict.fromkeys(STATUSES, 0)
-        for r in self._read("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
-            counts[r[0]] = int(r[1])
+        counts = dict.fromkeys(OutboxStatus, 0)
+        with self._read() as conn:
+            for row in conn.execute(
+                sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
+            ):
+                counts[OutboxStatus(row[0])] = int(row[1])
         return counts
 
     def oldest_unsent_created_at(self) -> float | None:
         """Creation time of the oldest row still waiting to be sent (pending or sending)."""
-        rows = self._read(
-            "SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')"
-        )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+        with self._read() as conn:
+            value = conn.scalar(
+                sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.status.in_(UNSENT))
+            )
+        return float(value) if value is not None else None
 
     def next_due_at(self) -> float | None:
         """The earliest time a row becomes claimable (a retry or an expiring lease)."""
-        rows = self._read(
-            "SELECT MIN(t) FROM ("
-            " SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status = 'pending'"
-            " UNION ALL"
-            " SELECT MIN(lease_expires_at) FROM outbox WHERE status = 'sending')"
+        with self._read() as conn:
+            retry = conn.scalar(
+                sa.select(sa.func.min(outbox.c.next_attempt_at)).where(
+                    outbox.c.status == OutboxStatus.PENDING
+                )
+            )
+            lease = conn.scalar(
+                sa.select(sa.func.min(outbox.c.lease_expires_at)).where(
+                    outbox.c.status == OutboxStatus.SENDING
+                )
+            )
+        times = [float(t) for t in (retry, lease) if t is not None]
+        return min(times) if times else None
+
+
+@contextmanager
+def _translated(opener: Callable[[], AbstractContextManager[Connection]]) -> Iterator[Connection]:
+    """A database connection whose failures leave as `OutboxError`."""
+    try:
+        with opener() as conn:
+            yield conn
+    except DatabaseError as exc:
+        raise OutboxError(f"The outbox cannot be used now: {exc}") from exc
+
+
+ClaimCheck = Callable[[str, bytes], DataRef]
+
+
+class OutboxJobEvents:
+    """Writes a finished job's event into the outbox, inside the job's final transaction.
+
+    An event over `EVENT_MAX_BYTES` goes, with an S3 blob store, to a JSON document in S3 and
+    the event carries `data_ref` instead (`claim_check`); without one it is kept `too_large`.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        bus_name: str,
+        max_bytes: int,
+        claim_check: ClaimCheck | None = None,
+    ) -> None:
+        self.source = source
+        self.bus_name = bus_name
+        self.max_bytes = max_bytes
+        self.claim_check = claim_check
+
+    @staticmethod
+    def _context(job: Any) -> RequestContext:
+        return RequestContext(job.tenant_id, job.user_id, job.account_id, job.id)
+
+    def completed(self, conn: Connection, job: Any, result: dict[str, Any]) -> None:
+        raw = str(result.get("raw_transcript", ""))
+        cleaned = str(result.get("cleaned_transcript", ""))
+        lengths = {"raw_len": len(raw), "cleaned_len": len(cleaned)}
+        context = self._context(job)
+        try:
+            built = build_completed_entry(
+                context, raw, cleaned, source=self.source, bus_name=self.bus_name,
+                metadata=job.metadata,
+            )  # fmt: skip
+            if not built.fits(self.max_bytes) and self.claim_check is not None:
+                document = built.event.model_dump_json(include={"data"}).encode("utf-8")
+                data_ref = self.claim_check(job.id, document)
+                built = build_completed_ref_entry(
+                    context, data_ref, source=self.source, bus_name=self.bus_name,
+                    metadata=job.metadata,
+                )  # fmt: skip
+        except EventValidationError:
+            logger.exception("completed event does not match its model; not stored")
+            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
+            return
+        self._store(conn, built, **lengths)
+
+    def failed(self, conn: Connection, job: Any, code: str, message: str) -> None:
+        try:
+            built = build_failed_entry(
+                self._context(job), code, message, source=self.source, bus_name=self.bus_name,
+                metadata=job.metadata,
+            )  # fmt: skip
+        except EventValidationError:
+            logger.exception("failed event does not match its model; not stored")
+            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
+            return
+        self._store(conn, built)
+
+    def _store(
+        self, conn: Connection, built: EventEntry, raw_len: int = 0, cleaned_len: int = 0
+    ) -> None:
+        if built.fits(self.max_bytes):
+            status = OutboxStatus.PENDING
+        else:
+            status = OutboxStatus.TOO_LARGE
+            logger.error(
+                "event too large to publish (%d bytes, limit %d); recorded as too_large",
+                built.size_bytes,
+                self.max_bytes,
+                extra={"interaction_id": built.interaction_id, "raw_len": raw_len},
+            )
+        insert_event(
+            conn,
+            built,
+            status=status,
+            raw_len=raw_len,
+            cleaned_len=cleaned_len,
+            error_code="TooLarge" if status == OutboxStatus.TOO_LARGE else None,
         )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+        metrics.EVENTS_RECORDED.labels(
+            status="queued" if status == OutboxStatus.PENDING else str(status)
+        ).inc()
