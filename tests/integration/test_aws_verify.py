@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from batchscribe.aws.clients import AWSTarget
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.target import AWSTarget
 from batchscribe.infra.verify import EventFlowVerifier
 from tests.aws_support import (  # noqa: F401 - fixture
     DLQ,

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from batchscribe.aws.exceptions import LocalStackError
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import free_port
+from batchscribe.infra.exceptions import LocalStackError
 from batchscribe.infra.local import (
     banner,
     real_aws_configured,

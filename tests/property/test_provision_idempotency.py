@@ -7,10 +7,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from batchscribe.aws.clients import AWSTarget
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.target import AWSTarget
 from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
 from tests.strategies_aws import deletion_plans
 

@@ -7,10 +7,12 @@
     │   ├── PublishingDisabledError    no AWS credentials: events are held, not sent
     │   ├── PublishRejectedError       EventBridge refused the entry or call with a terminal code
     │   └── PublishTransientError      throttling, internal failure or network: retry later
-    └── OutboxError                    the SQLite outbox could not be read or written
+    ├── OutboxError                    the SQLite outbox could not be read or written
+    └── EventStructureError            a queue message is not a valid event (consumers' side)
 
-botocore's exceptions are translated into these at the publisher boundary; nothing above it
-sees a `ClientError`. No message contains transcript text or a credential.
+The publisher maps the AWS boundary's errors (`batchscribe.aws.exceptions`) onto these by their
+`retryable` flag; nothing above it sees a `ClientError`. No message contains transcript text or
+a credential.
 """
 
 from __future__ import annotations
@@ -76,3 +78,7 @@ class PublishTransientError(PublishError):
 
 class OutboxError(EventsError):
     """The outbox database could not be opened, read or written."""
+
+
+class EventStructureError(EventsError):
+    """A queue message is not a valid EventBridge envelope around our event detail."""
