@@ -140,6 +140,7 @@ class RetryPolicy:
         message: str,
     ) -> _T:
         """`call` for a coroutine function; waits with `asyncio.sleep` (cancellable)."""
+
         async def one_attempt() -> _T:
             # A coroutine function, so tenacity awaits it (a lambda returning a coroutine is not).
             return await attempt()
