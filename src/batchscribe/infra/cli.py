@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 from pydantic import SecretStr
 
+from batchscribe.aws.clients import make_session
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
@@ -106,7 +106,7 @@ def _settings_and_target(args: argparse.Namespace) -> tuple[Settings, AWSTarget]
     )
     no_credentials = (
         not settings.aws_access_key_id
-        and boto3.session.Session(region_name=target.region).get_credentials() is None
+        and make_session(settings, target.region).get_credentials() is None
     )
     if _is_loopback(target.endpoint_url) and no_credentials:
         logging.getLogger("batchscribe.infra").info(
