@@ -223,3 +223,13 @@ def test_missing_credentials_fail_fast_with_exit_2(
     # A non-loopback endpoint: no dummy-credential convenience, and nothing is ever contacted.
     assert run_cli("provision", "--endpoint-url", "http://192.0.2.1:4566") == 2
     assert "No AWS credentials found" in capsys.readouterr().err
+
+
+def test_an_unknown_aws_profile_is_a_credentials_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    assert run_cli("provision", "--endpoint-url", "http://192.0.2.1:4566") == 2
+    err = capsys.readouterr().err
+    assert "no-such-profile" in err
+    assert "AWS_PROFILE" in err

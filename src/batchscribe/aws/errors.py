@@ -21,6 +21,7 @@ from botocore.exceptions import (
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 
 from batchscribe.aws.exceptions import (
@@ -127,6 +128,12 @@ def translate(
         return _translate_client_error(exc, action, required_actions, policy_hint)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return AWSCredentialsError(NO_CREDENTIALS_MESSAGE, code=NO_CREDENTIALS, retryable=True)
+    if isinstance(exc, ProfileNotFound):
+        return AWSCredentialsError(
+            f"{exc}: set AWS_PROFILE to a profile in ~/.aws/config or ~/.aws/credentials, or "
+            "unset it",
+            code="ProfileNotFound",
+        )
     if isinstance(exc, CredentialRetrievalError):
         return AWSCredentialsError(
             f"AWS credentials could not be loaded: {exc}", code=NO_CREDENTIALS, retryable=True

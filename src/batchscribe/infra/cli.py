@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError
 from pydantic import SecretStr
 
 from batchscribe.aws.clients import make_session
@@ -104,10 +105,13 @@ def _settings_and_target(args: argparse.Namespace) -> tuple[Settings, AWSTarget]
         bus_name=getattr(args, "bus_name", None),
         source=getattr(args, "source", None),
     )
-    no_credentials = (
-        not settings.aws_access_key_id
-        and make_session(settings, target.region).get_credentials() is None
-    )
+    try:
+        no_credentials = (
+            not settings.aws_access_key_id
+            and make_session(settings, target.region).get_credentials() is None
+        )
+    except BotoCoreError:  # e.g. a bad AWS_PROFILE: the tool reports it as a credentials error
+        no_credentials = False
     if _is_loopback(target.endpoint_url) and no_credentials:
         logging.getLogger("batchscribe.infra").info(
             "no AWS credentials configured; using the local emulator's dummy credentials"
