@@ -27,7 +27,7 @@ from batchscribe.aws.exceptions import (
     AWSToolingError,
     QueueNotFoundError,
 )
-from batchscribe.config import Settings, get_settings
+from batchscribe.config import Settings, exit_on_config_error, get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.infra.tail import QueueTail
@@ -274,6 +274,7 @@ def register(subparsers: Any) -> None:
     )
 
 
+@exit_on_config_error
 def _standalone(
     prog: str, description: str, epilog: str, add: Any, argv: Sequence[str] | None
 ) -> int:
