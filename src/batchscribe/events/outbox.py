@@ -392,9 +392,15 @@ class Outbox:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _rows(self, rows: Iterable[sqlite3.Row]) -> list[OutboxRow]:
+        try:
+            return [OutboxRow.from_sql(r) for r in rows]
+        except (KeyError, TypeError, ValueError) as exc:  # a file from another version or tool
+            raise OutboxError(f"The outbox at {self.path} holds rows of another layout") from exc
+
     def get(self, interaction_id: str) -> OutboxRow | None:
         rows = self._read("SELECT * FROM outbox WHERE interaction_id = ?", (interaction_id,))
-        return OutboxRow.from_sql(rows[0]) if rows else None
+        return self._rows(rows[:1])[0] if rows else None
 
     def list(self, status: OutboxStatus | None = None, limit: int = 50) -> list[OutboxRow]:
         """Most recent rows first, optionally of one status."""
@@ -404,7 +410,7 @@ class Outbox:
             rows = self._read(
                 "SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
             )
-        return [OutboxRow.from_sql(r) for r in rows]
+        return self._rows(rows)
 
     def statuses_of(self, interaction_ids: Sequence[str]) -> dict[str, OutboxStatus]:
         """interaction_id -> status, for the ids that exist."""
