@@ -20,6 +20,7 @@ from typing import Any, Literal, ParamSpec, Union, get_args, get_origin
 import annotated_types
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FIELDS = ("aws_secret_access_key", "aws_session_token", "deepgram_api_key", "openai_api_key")
@@ -171,17 +172,15 @@ def exit_on_config_error(main: Callable[_P, int]) -> Callable[_P, int]:
 # -- turning pydantic's errors into lines a deployer can act on ------------------------------
 
 
-def _problem(error: Any) -> str:
+def _problem(error: ErrorDetails) -> str:
     """`PORT: 'abc' is not a valid integer (1-65535)`: one line for one bad variable."""
-    loc = error.get("loc") or ()
-    name = str(loc[0]) if loc else ""
+    name = str(error["loc"][0]) if error["loc"] else ""
     field = Settings.model_fields.get(name)
     if field is None:  # not about one field: the message says it all
-        return str(error.get("msg", "invalid configuration"))
+        return error["msg"]
     variable = name.upper()
-    if error.get("type") == "value_error":  # our own validators: their message is the rule
-        message = str(error.get("msg", "")).removeprefix("Value error, ")
-        return f"{variable}: {message}"
+    if error["type"] == "value_error":  # our own validators: their message is the rule
+        return f"{variable}: {error['msg'].removeprefix('Value error, ')}"
     allowed = _allowed(field)
     if name in SECRET_FIELDS:  # never echo a secret back
         return f"{variable}: the value is not {allowed}"
@@ -193,19 +192,20 @@ def _shorten(value: str, limit: int = 40) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
 
 
+_KIND_WORDS: dict[Any, str] = {
+    int: "a valid integer",
+    float: "a valid number",
+    bool: "true or false",
+    Path: "a valid path",
+}
+
+
 def _allowed(field: FieldInfo) -> str:
     """What a field accepts, in words: `a valid integer (1-65535)`, `one of: rules, openai`."""
     kinds = [t for t in _flatten(field.annotation) if t is not type(None)]
     if len(kinds) == 1 and get_origin(kinds[0]) is Literal:
         return "one of: " + ", ".join(str(choice) for choice in get_args(kinds[0]))
-    kind = kinds[0] if len(kinds) == 1 else None
-    words = {
-        int: "a valid integer",
-        float: "a valid number",
-        bool: "true or false",
-        Path: "a valid path",
-        SecretStr: "a valid text value",
-    }.get(kind, "a valid value")  # type: ignore[arg-type]
+    words = _KIND_WORDS.get(kinds[0], "a valid value") if len(kinds) == 1 else "a valid value"
     bounds = _bounds(field)
     return f"{words} ({bounds})" if bounds else words
 

@@ -94,7 +94,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(request, exc)
     code = answer.code or str(getattr(exc, "code", "bad_request"))
     if answer.message is not None:
-        logger.error("%s: %s", type(exc).__name__, exc, extra={"error_code": code})
+        logger.error("answered %s: %s", code, exc, extra={"error_code": code})
     headers = answer.headers(exc) if answer.headers else None
     return error_response(request, answer.status, code, answer.message or str(exc), headers)
 
