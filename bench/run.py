@@ -231,7 +231,7 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
     Each side gets a fresh queue, since moto's cost per message grows with the queue's length.
     """
     from batchscribe.config import Settings
-    from batchscribe.events.outbox import PENDING, Outbox
+    from batchscribe.events.outbox import Outbox, OutboxStatus
     from batchscribe.events.publisher import AWSEventPublisher
     from batchscribe.events.relay import OutboxRelay
     from batchscribe.identity import RequestContext
@@ -279,7 +279,7 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
                     tenant_id=tenant,
                     entry=built.entry,
                     size_bytes=built.size_bytes,
-                    status=PENDING,
+                    status=OutboxStatus.PENDING,
                     raw_len=len(raw),
                     cleaned_len=len(cleaned),
                 )

@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from tests.support.aws import route_events_to_queue  # noqa: E402
 
 from batchscribe.config import Settings  # noqa: E402
-from batchscribe.events.outbox import SENT  # noqa: E402
+from batchscribe.events.outbox import OutboxStatus  # noqa: E402
 from batchscribe.events.runtime import EventsRuntime  # noqa: E402
 from batchscribe.identity import RequestContext  # noqa: E402
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator  # noqa: E402
@@ -86,7 +86,9 @@ def main() -> int:
             runtime.record(ctx, RAW, CLEANED)
             outbox = runtime.outbox
             assert outbox is not None
-            while (row := outbox.get(ctx.interaction_id)) is None or row.status != SENT:
+            while (
+                row := outbox.get(ctx.interaction_id)
+            ) is None or row.status != OutboxStatus.SENT:
                 time.sleep(0.0005)
             to_sent.append(time.perf_counter() - start)
             while (

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from batchscribe.config import exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
 
@@ -13,19 +14,18 @@ from batchscribe.infra import cli as infra_cli
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from batchscribe.config import get_settings
     from batchscribe.http.app import create_app
     from batchscribe.http.protocol import JsonErrorHttpToolsProtocol
     from batchscribe.logging_setup import configure_logging
 
-    settings = get_settings()
+    # The flags override HOST and PORT in the settings themselves, so the configuration the
+    # app logs at startup is the one the server runs with.
+    settings = load_settings(host=args.host, port=args.port)
     configure_logging(settings.log_level)
-    host = args.host or settings.host
-    port = args.port or settings.port
     uvicorn.run(
         create_app(settings),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         # Requests the HTTP parser rejects (CR/LF or NUL in a header) get our JSON error too.
@@ -36,6 +36,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid port (1-65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchscribe",
@@ -44,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port (default PORT or 8000)")
     serve.set_defaults(func=_serve)
     # The operations tools of the events and AWS components register their own subcommands.
     events_cli.register(sub)
@@ -52,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exit_on_config_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import OutboxError
-from batchscribe.events.outbox import SENT
+from batchscribe.events.outbox import OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
@@ -111,7 +111,10 @@ def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
 
         url = f"/events/{body['interaction_id']}"
         assert wait_for(
-            lambda: client.get(url, headers={"X-Tenant-ID": tenant}).json().get("status") == SENT
+            lambda: (
+                client.get(url, headers={"X-Tenant-ID": tenant}).json().get("status")
+                == OutboxStatus.SENT
+            )
         )
         mine = client.get(url, headers={"X-Tenant-ID": tenant}).json()
         assert mine["event_id"]

@@ -25,18 +25,27 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from batchscribe.events.exceptions import OutboxError
+from batchscribe.events.exceptions import OutboxError, OutboxNotFoundError
 
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-HELD = "held"
-FAILED = "failed"
-TOO_LARGE = "too_large"
-STATUSES = (PENDING, SENDING, SENT, HELD, FAILED, TOO_LARGE)
+
+class OutboxStatus(StrEnum):
+    """The state of one outbox row (the diagram above). Stored as its value in SQLite, shown by
+    `GET /events/{interaction_id}` and `batchscribe outbox`."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    HELD = "held"
+    FAILED = "failed"
+    TOO_LARGE = "too_large"
+
+
+#: States whose rows still wait to be sent (a lease may be running on `sending` ones).
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -76,7 +85,7 @@ class OutboxRow:
     size_bytes: int
     raw_len: int
     cleaned_len: int
-    status: str
+    status: OutboxStatus
     attempts: int
     created_at: float
     updated_at: float
@@ -92,6 +101,7 @@ class OutboxRow:
     def from_sql(cls, row: sqlite3.Row) -> OutboxRow:
         data = dict(row)
         data["entry"] = json.loads(data["entry"])
+        data["status"] = OutboxStatus(data["status"])
         return cls(**data)
 
     def summary(self) -> dict[str, Any]:
@@ -109,7 +119,9 @@ class OutboxRow:
             "cleaned_len": self.cleaned_len,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            "next_attempt_at": self.next_attempt_at if self.status == PENDING else None,
+            "next_attempt_at": (
+                self.next_attempt_at if self.status == OutboxStatus.PENDING else None
+            ),
             "sent_at": self.sent_at,
         }
 
@@ -119,7 +131,7 @@ class Outcome:
     """What happened to one claimed row after a PutEvents call."""
 
     row_id: int
-    status: str  # SENT, PENDING (retry later) or FAILED
+    status: OutboxStatus  # SENT, PENDING (retry later) or FAILED
     event_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -129,13 +141,21 @@ class Outcome:
 class Outbox:
     """The outbox file at `path`; every method raises `OutboxError` on a database failure."""
 
-    def __init__(self, path: Path | str, busy_timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self, path: Path | str, busy_timeout_seconds: float = 5.0, *, create: bool = True
+    ) -> None:
+        """Open (with `create`, create if needed) the outbox at `path`.
+
+        Raises `OutboxNotFoundError` when `create` is false and there is no file at `path`.
+        """
         self.path = Path(path)
         self._busy_ms = int(busy_timeout_seconds * 1000)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        if not create and not self.path.is_file():
+            raise OutboxNotFoundError(f"There is no outbox at {self.path}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
@@ -212,7 +232,7 @@ class Outbox:
         size_bytes: int,
         raw_len: int,
         cleaned_len: int,
-        status: str,
+        status: OutboxStatus,
         error_code: str | None = None,
         error_message: str | None = None,
         now: float | None = None,
@@ -250,10 +270,17 @@ class Outbox:
         """
         now = time.time() if now is None else now
         due = (
-            "(status = 'pending' AND next_attempt_at <= :now)"
-            " OR (status = 'sending' AND lease_expires_at <= :now)"
+            "(status = :pending AND next_attempt_at <= :now)"
+            " OR (status = :sending AND lease_expires_at <= :now)"
         )
-        params = {"now": now, "owner": owner, "expires": now + lease_seconds, "limit": limit}
+        params = {
+            "now": now,
+            "owner": owner,
+            "expires": now + lease_seconds,
+            "limit": limit,
+            "pending": OutboxStatus.PENDING,
+            "sending": OutboxStatus.SENDING,
+        }
         with self._write() as conn:
             ids = [
                 r[0]
@@ -266,14 +293,14 @@ class Outbox:
                 return []
             id_list = ",".join(str(int(i)) for i in ids)  # integers from our own SELECT
             conn.execute(
-                "UPDATE outbox SET status = 'sending', lease_owner = :owner,"  # noqa: S608
+                "UPDATE outbox SET status = :sending, lease_owner = :owner,"  # noqa: S608
                 " lease_expires_at = :expires, attempts = attempts + 1, updated_at = :now"
                 f" WHERE id IN ({id_list}) AND ({due})",
                 params,
             )
             rows = conn.execute(
                 f"SELECT * FROM outbox WHERE id IN ({id_list}) AND lease_owner = :owner"  # noqa: S608
-                " AND status = 'sending' AND lease_expires_at = :expires ORDER BY id",
+                " AND status = :sending AND lease_expires_at = :expires ORDER BY id",
                 params,
             ).fetchall()
         return [OutboxRow.from_sql(r) for r in rows]
@@ -288,20 +315,20 @@ class Outbox:
         changed = 0
         with self._write() as conn:
             for o in outcomes:
-                if o.status == SENT:
+                if o.status == OutboxStatus.SENT:
                     cur = conn.execute(
-                        "UPDATE outbox SET status = 'sent', event_id = ?, sent_at = ?,"
+                        "UPDATE outbox SET status = ?, event_id = ?, sent_at = ?,"
                         " updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,"
                         " error_code = NULL, error_message = NULL"
-                        " WHERE id = ? AND status IN ('sending', 'pending')",
-                        (o.event_id, now, now, o.row_id),
+                        " WHERE id = ? AND status IN (?, ?)",
+                        (OutboxStatus.SENT, o.event_id, now, now, o.row_id, *UNSENT),
                     )
                 else:
                     cur = conn.execute(
                         "UPDATE outbox SET status = ?, error_code = ?, error_message = ?,"
                         " next_attempt_at = ?, updated_at = ?, lease_owner = NULL,"
                         " lease_expires_at = NULL"
-                        " WHERE id = ? AND status = 'sending' AND lease_owner = ?",
+                        " WHERE id = ? AND status = ? AND lease_owner = ?",
                         (
                             o.status,
                             o.error_code,
@@ -309,6 +336,7 @@ class Outbox:
                             o.next_attempt_at,
                             now,
                             o.row_id,
+                            OutboxStatus.SENDING,
                             owner,
                         ),
                     )
@@ -320,15 +348,15 @@ class Outbox:
         now = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-                " next_attempt_at = ?, updated_at = ? WHERE status = 'sending' AND lease_owner = ?",
-                (now, now, owner),
+                "UPDATE outbox SET status = ?, lease_owner = NULL, lease_expires_at = NULL,"
+                " next_attempt_at = ?, updated_at = ? WHERE status = ? AND lease_owner = ?",
+                (OutboxStatus.PENDING, now, now, OutboxStatus.SENDING, owner),
             )
             return cur.rowcount
 
-    def requeue(self, statuses: Sequence[str], now: float | None = None) -> list[str]:
+    def requeue(self, statuses: Sequence[OutboxStatus], now: float | None = None) -> list[str]:
         """Move rows in `statuses` (held, failed) back to pending; return their interaction ids."""
-        if not set(statuses) <= {HELD, FAILED}:
+        if not set(statuses) <= {OutboxStatus.HELD, OutboxStatus.FAILED}:
             raise ValueError("only held and failed rows can be requeued")
         now = time.time() if now is None else now
         marks = ",".join("?" * len(statuses))
@@ -341,9 +369,9 @@ class Outbox:
                 )
             ]
             conn.execute(
-                f"UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?,"  # noqa: S608
+                f"UPDATE outbox SET status = ?, next_attempt_at = ?, updated_at = ?,"  # noqa: S608
                 f" attempts = 0 WHERE status IN ({marks})",
-                [now, now, *statuses],
+                [OutboxStatus.PENDING, now, now, *statuses],
             )
         return ids
 
@@ -352,8 +380,8 @@ class Outbox:
         now = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
-                "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?",
-                (now - older_than_seconds,),
+                "DELETE FROM outbox WHERE status = ? AND sent_at < ?",
+                (OutboxStatus.SENT, now - older_than_seconds),
             )
             return cur.rowcount
 
@@ -364,11 +392,17 @@ class Outbox:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _rows(self, rows: Iterable[sqlite3.Row]) -> list[OutboxRow]:
+        try:
+            return [OutboxRow.from_sql(r) for r in rows]
+        except (KeyError, TypeError, ValueError) as exc:  # a file from another version or tool
+            raise OutboxError(f"The outbox at {self.path} holds rows of another layout") from exc
+
     def get(self, interaction_id: str) -> OutboxRow | None:
         rows = self._read("SELECT * FROM outbox WHERE interaction_id = ?", (interaction_id,))
-        return OutboxRow.from_sql(rows[0]) if rows else None
+        return self._rows(rows[:1])[0] if rows else None
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[OutboxRow]:
+    def list(self, status: OutboxStatus | None = None, limit: int = 50) -> list[OutboxRow]:
         """Most recent rows first, optionally of one status."""
         if status is None:
             rows = self._read("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
@@ -376,11 +410,11 @@ class Outbox:
             rows = self._read(
                 "SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
             )
-        return [OutboxRow.from_sql(r) for r in rows]
+        return self._rows(rows)
 
-    def statuses_of(self, interaction_ids: Sequence[str]) -> dict[str, str]:
+    def statuses_of(self, interaction_ids: Sequence[str]) -> dict[str, OutboxStatus]:
         """interaction_id -> status, for the ids that exist."""
-        result: dict[str, str] = {}
+        result: dict[str, OutboxStatus] = {}
         for start in range(0, len(interaction_ids), 500):
             chunk = list(interaction_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
@@ -388,29 +422,28 @@ class Outbox:
                 f"SELECT interaction_id, status FROM outbox WHERE interaction_id IN ({marks})",  # noqa: S608
                 chunk,
             ):
-                result[r[0]] = r[1]
+                result[r[0]] = OutboxStatus(r[1])
         return result
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[OutboxStatus, int]:
         """Number of rows per status (every status present, zero when none)."""
-        counts = dict.fromkeys(STATUSES, 0)
+        counts = dict.fromkeys(OutboxStatus, 0)
         for r in self._read("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
-            counts[r[0]] = int(r[1])
+            counts[OutboxStatus(r[0])] = int(r[1])
         return counts
 
     def oldest_unsent_created_at(self) -> float | None:
         """Creation time of the oldest row still waiting to be sent (pending or sending)."""
-        rows = self._read(
-            "SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')"
-        )
+        rows = self._read("SELECT MIN(created_at) FROM outbox WHERE status IN (?, ?)", UNSENT)
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def next_due_at(self) -> float | None:
         """The earliest time a row becomes claimable (a retry or an expiring lease)."""
         rows = self._read(
             "SELECT MIN(t) FROM ("
-            " SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status = 'pending'"
+            " SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status = ?"
             " UNION ALL"
-            " SELECT MIN(lease_expires_at) FROM outbox WHERE status = 'sending')"
+            " SELECT MIN(lease_expires_at) FROM outbox WHERE status = ?)",
+            UNSENT,
         )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None

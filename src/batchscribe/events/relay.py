@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from batchscribe.aws.errors import is_retryable_code
 from batchscribe.events import metrics
 from batchscribe.events.exceptions import EventsError, OutboxError, PublishError
-from batchscribe.events.outbox import FAILED, PENDING, SENT, Outbox, OutboxRow, Outcome
+from batchscribe.events.outbox import Outbox, OutboxRow, OutboxStatus, Outcome
 from batchscribe.events.publisher import MAX_ENTRIES_PER_CALL, AWSEventPublisher
+
+PENDING, SENT, FAILED = OutboxStatus.PENDING, OutboxStatus.SENT, OutboxStatus.FAILED
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ class OutboxRelay:
             counts = self.outbox.counts()
         except OutboxError:
             return -1
-        return counts[PENDING] + counts["sending"]
+        return counts[PENDING] + counts[OutboxStatus.SENDING]
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(max(seconds, 0.0))

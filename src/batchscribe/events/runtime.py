@@ -15,18 +15,32 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from batchscribe.config import Settings
 from batchscribe.events import metrics
-from batchscribe.events.exceptions import EventValidationError, OutboxError
-from batchscribe.events.outbox import HELD, PENDING, TOO_LARGE, Outbox, OutboxRow
+from batchscribe.events.exceptions import EventNotFoundError, EventValidationError, OutboxError
+from batchscribe.events.outbox import UNSENT, Outbox, OutboxRow, OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.schema import format_timestamp
 from batchscribe.identity import RequestContext
 
 logger = logging.getLogger(__name__)
+
+
+class DeliveryStatus(StrEnum):
+    """What happened to a request's event when it was recorded: the response's `event.status`.
+
+    `queued` rows are `pending` in the outbox; `not_stored` means the outbox could not take it
+    (the request still succeeds, the failure is logged and counted).
+    """
+
+    QUEUED = "queued"
+    HELD = "held"
+    TOO_LARGE = "too_large"
+    NOT_STORED = "not_stored"
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -63,11 +77,11 @@ class EventsRuntime:
         outbox = self._ensure_outbox()
         if outbox is not None:
             counts = self._safe_counts(outbox)
-            if counts and (counts[PENDING] or counts["sending"] or counts[HELD]):
+            if counts and (_unsent(counts) or counts[OutboxStatus.HELD]):
                 logger.info(
                     "Outbox has %d pending and %d held events from earlier runs",
-                    counts[PENDING] + counts["sending"],
-                    counts[HELD],
+                    _unsent(counts),
+                    counts[OutboxStatus.HELD],
                     extra={"outbox_counts": counts},
                 )
 
@@ -124,11 +138,10 @@ class EventsRuntime:
 
     @staticmethod
     def _pending_of(outbox: Outbox) -> int:
-        counts = outbox.counts()
-        return counts[PENDING] + counts["sending"]
+        return _unsent(outbox.counts())
 
     @staticmethod
-    def _safe_counts(outbox: Outbox) -> dict[str, int] | None:
+    def _safe_counts(outbox: Outbox) -> dict[OutboxStatus, int] | None:
         try:
             return outbox.counts()
         except OutboxError:
@@ -151,8 +164,8 @@ class EventsRuntime:
                 extra={"interaction_id": getattr(context, "interaction_id", None)},
             )
             metrics.OUTBOX_WRITE_FAILURES.inc()
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "internal_error"}
+            metrics.EVENTS_RECORDED.labels(status=DeliveryStatus.NOT_STORED).inc()
+            return {"status": DeliveryStatus.NOT_STORED, "reason": "internal_error"}
 
     def _record(
         self, context: RequestContext, raw_transcript: str, cleaned_transcript: str
@@ -164,23 +177,19 @@ class EventsRuntime:
             built = self.publisher.entry_for(context, raw_transcript, cleaned_transcript)
         except EventValidationError as exc:
             logger.error("Event not stored: it does not match the model: %s", exc, extra=log_extra)
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "invalid_event"}
+            metrics.EVENTS_RECORDED.labels(status=DeliveryStatus.NOT_STORED).inc()
+            return {"status": DeliveryStatus.NOT_STORED, "reason": "invalid_event"}
         entry, size = built.entry, built.size_bytes
         limit = self.publisher.max_bytes
+        result: dict[str, Any]
         if size > limit:
-            status, result = (
-                TOO_LARGE,
-                {
-                    "status": "too_large",
-                    "size_bytes": size,
-                    "limit_bytes": limit,
-                },
-            )
+            status = OutboxStatus.TOO_LARGE
+            result = {"status": DeliveryStatus.TOO_LARGE, "size_bytes": size, "limit_bytes": limit}
         elif not self.publisher.enabled:
-            status, result = HELD, {"status": "held", "reason": "publishing_disabled"}
+            status = OutboxStatus.HELD
+            result = {"status": DeliveryStatus.HELD, "reason": "publishing_disabled"}
         else:
-            status, result = PENDING, {"status": "queued"}
+            status, result = OutboxStatus.PENDING, {"status": DeliveryStatus.QUEUED}
 
         outbox = self._ensure_outbox()
         try:
@@ -192,7 +201,7 @@ class EventsRuntime:
                 entry=entry,
                 size_bytes=size,
                 status=status,
-                error_code="TooLarge" if status == TOO_LARGE else None,
+                error_code="TooLarge" if status == OutboxStatus.TOO_LARGE else None,
                 raw_len=len(raw_transcript),
                 cleaned_len=len(cleaned_transcript),
             )
@@ -202,15 +211,15 @@ class EventsRuntime:
                 extra=log_extra,
             )
             metrics.OUTBOX_WRITE_FAILURES.inc()
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "outbox_unavailable"}
+            metrics.EVENTS_RECORDED.labels(status=DeliveryStatus.NOT_STORED).inc()
+            return {"status": DeliveryStatus.NOT_STORED, "reason": "outbox_unavailable"}
 
         metrics.EVENTS_RECORDED.labels(status=result["status"]).inc()
-        if status == PENDING:
+        if status == OutboxStatus.PENDING:
             if self._relay is not None:
                 self._relay.wake()
             logger.info("Event queued for delivery", extra={**log_extra, "event_status": "queued"})
-        elif status == HELD:
+        elif status == OutboxStatus.HELD:
             logger.warning(
                 "Event held: publishing is disabled (%s); run `batchscribe outbox replay` once "
                 "AWS is configured",
@@ -232,7 +241,7 @@ class EventsRuntime:
         """State for /readyz: `ok` is true when the outbox is writable (publishing may be off)."""
         outbox = self._ensure_outbox()
         writable, error = False, self._outbox_error
-        counts: dict[str, int] | None = None
+        counts: dict[OutboxStatus, int] | None = None
         oldest_age: float | None = None
         if outbox is not None:
             try:
@@ -254,24 +263,29 @@ class EventsRuntime:
             "publisher": info["state"],
             "publisher_reason": info["reason"],
             "relay_running": self._relay is not None and self._relay.running,
-            "pending": (counts[PENDING] + counts["sending"]) if counts else None,
-            "held": counts[HELD] if counts else None,
-            "failed": counts["failed"] if counts else None,
+            "pending": _unsent(counts) if counts else None,
+            "held": counts[OutboxStatus.HELD] if counts else None,
+            "failed": counts[OutboxStatus.FAILED] if counts else None,
             "oldest_pending_age_seconds": oldest_age,
         }
 
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
-        """Delivery state of one event, or None when absent or owned by another tenant.
+    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any]:
+        """Delivery state of one event of `tenant_id`.
 
-        Raises `OutboxError` when the outbox cannot be read (the route answers 503).
+        Raises `EventNotFoundError` when there is none (another tenant's event included) and
+        `OutboxError` when the outbox cannot be read.
         """
         outbox = self._ensure_outbox()
         if outbox is None:
             raise OutboxError(self._outbox_error or "the outbox is not open")
         row = outbox.get(interaction_id)
         if row is None or row.tenant_id != tenant_id:
-            return None
+            raise EventNotFoundError(interaction_id)
         return status_view(row)
+
+
+def _unsent(counts: dict[OutboxStatus, int]) -> int:
+    return sum(counts[status] for status in UNSENT)
 
 
 def status_view(row: OutboxRow) -> dict[str, Any]:
@@ -287,5 +301,7 @@ def status_view(row: OutboxRow) -> dict[str, Any]:
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "sent_at": _iso(row.sent_at),
-        "next_attempt_at": _iso(row.next_attempt_at) if row.status == PENDING else None,
+        "next_attempt_at": (
+            _iso(row.next_attempt_at) if row.status == OutboxStatus.PENDING else None
+        ),
     }

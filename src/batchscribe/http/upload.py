@@ -18,10 +18,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from batchscribe.http.exceptions import UploadError, UploadTooLargeError
+from batchscribe.pipeline.formats import ACCEPTED_EXTENSIONS, ACCEPTED_SENTENCE
 
 FILE_FIELD = "file"
-ACCEPTED_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".m4a", ".ogg", ".oga", ".opus", ".webm"})
-_ACCEPTED_LIST = "WAV, MP3, FLAC, M4A, OGG, Opus or WebM"
 # Non-file form fields are tiny; anything bigger is abuse.
 _MAX_OTHER_FIELD_BYTES = 64 * 1024
 
@@ -49,7 +48,7 @@ def check_filename(filename: str) -> str:
     suffix = PurePath(name).suffix.lower()
     if suffix and suffix not in ACCEPTED_EXTENSIONS:
         raise UploadError(
-            f"Files ending in {suffix[:16]!r} are not supported. Upload {_ACCEPTED_LIST} audio.",
+            f"Files ending in {suffix[:16]!r} are not supported. Upload {ACCEPTED_SENTENCE} audio.",
             code="unsupported_extension",
         )
     return name

@@ -28,7 +28,7 @@ from batchscribe.aws.exceptions import (
     AWSError,
     QueueNotFoundError,
 )
-from batchscribe.config import Settings, get_settings
+from batchscribe.config import Settings, exit_on_config_error, get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 from batchscribe.infra.exceptions import InfraError
 from batchscribe.infra.exit_codes import ExitCode, epilog
@@ -287,6 +287,7 @@ def register(subparsers: Any) -> None:
         )
 
 
+@exit_on_config_error
 def _standalone(
     prog: str, description: str, command: str, add: Any, argv: Sequence[str] | None
 ) -> int:

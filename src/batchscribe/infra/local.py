@@ -20,7 +20,7 @@ from types import FrameType
 from pydantic import SecretStr
 
 from batchscribe.aws.exceptions import AWSError
-from batchscribe.config import Settings, get_settings
+from batchscribe.config import Settings, exit_on_config_error, get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, EmulatorError, LocalAWSEmulator
 from batchscribe.infra.exceptions import InfraError, LocalStackError
 from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
@@ -163,6 +163,7 @@ def run_service(settings: Settings, endpoint_url: str) -> int:
             proc.wait()
 
 
+@exit_on_config_error
 def main() -> int:
     """Entry point of `python -m batchscribe.infra.local` (what `make run` runs)."""
     settings = get_settings()

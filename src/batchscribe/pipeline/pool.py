@@ -30,6 +30,7 @@ from batchscribe.pipeline.exceptions import (
     PipelineError,
     TranscriptionError,
 )
+from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 from batchscribe.pipeline.types import Transcript
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _transcribe_in_worker(path: str, interaction_id: str) -> Transcript:
         raise
     except Exception as exc:  # a decoder surprise on hostile input is still bad input
         raise InvalidAudioError(
-            "The file could not be decoded as audio. Upload WAV, MP3, FLAC, M4A, OGG, Opus or WebM."
+            f"The file could not be decoded as audio. Upload {ACCEPTED_SENTENCE}."
         ) from exc
     started = time.perf_counter()
     try:
