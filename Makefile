@@ -64,7 +64,7 @@ test: install system-deps
 lint: install
 	$(BIN)/ruff check src tests testkit bench scripts
 	$(BIN)/ruff format --check src tests testkit bench scripts
-	$(BIN)/mypy src
+	$(BIN)/mypy src testkit
 
 # Resolve pyproject.toml's ranges into uv.lock, keeping locked versions that still fit.
 lock: $(UV_DEP)

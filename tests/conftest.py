@@ -10,7 +10,7 @@ import pytest
 
 from batchscribe.config import get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
-from tests.support.environment import aws_isolation, is_scrubbed
+from testkit.environment import aws_isolation, is_scrubbed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,7 +9,7 @@ import pytest
 
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import (  # noqa: F401 - fixture
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
     RULE,

@@ -10,7 +10,7 @@ import pytest
 from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import (  # noqa: F401 - fixture
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     QUEUE,
     clients,
     drain,

@@ -13,7 +13,7 @@ from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from batchscribe.infra.verify import EventFlowVerifier
-from tests.aws_support import (  # noqa: F401 - fixture
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
     RULE,

@@ -13,7 +13,7 @@ from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.openai import SYSTEM_PROMPT, OpenAICleaner
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
-from tests.support.standins import OpenAIStandIn, Reply
+from testkit.standins import OpenAIStandIn, Reply
 
 CHAT = "/v1/chat/completions"
 RAW = [

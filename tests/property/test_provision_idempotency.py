@@ -11,8 +11,8 @@ from batchscribe.aws.clients import AWSTarget
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
-from tests.strategies_aws import deletion_plans
+from tests.strategies import deletion_plans
+from tests.support.aws_tooling import DLQ, QUEUE, RULE, clients, queue_url, snapshot
 
 
 def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from batchscribe.pipeline.cleaners.rules import FILLERS, RulesCleaner, split_sentences
 from batchscribe.pipeline.types import Transcript, parse_turns
-from tests.strategies_pipeline import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
+from tests.strategies import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
 
 CLEANER = RulesCleaner()
 _EDGE = "\"'()[]{},;:.?!\u2026\u2019-"
