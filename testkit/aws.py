@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import httpx
 from botocore.config import Config
 
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
@@ -35,6 +36,12 @@ def emulator_client(service: str, endpoint_url: str, config: Config | None = Non
         aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         config=config,
     )
+
+
+def reset_emulator(endpoint_url: str) -> None:
+    """Make the emulator forget every resource (moto's reset API), for tests that need a
+    clean account."""
+    httpx.post(f"{endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
 
 
 @dataclass

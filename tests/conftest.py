@@ -35,7 +35,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
 @pytest.fixture(scope="session")
 def aws_emulator() -> Iterator[LocalAWSEmulator]:
     """moto's server on a free loopback port for the whole session; reset it between tests
-    with `emulator.reset()` where isolation matters."""
+    with `testkit.aws.reset_emulator()` where isolation matters."""
     emulator = LocalAWSEmulator()
     emulator.start()
     try:

@@ -9,6 +9,7 @@ import pytest
 
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from testkit.aws import reset_emulator
 from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
@@ -25,7 +26,7 @@ SOURCE = "com.yourapp.transcription"
 
 @pytest.fixture
 def aws(emulator_env: LocalAWSEmulator) -> tuple[Any, Any]:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     return clients(emulator_env)
 
 
