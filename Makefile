@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-# uv installs from the lock. It lives in a small venv of its own (.tools), so syncing .venv to
-# the lock never removes it. Use one already on PATH with `make install UV=uv`.
+# uv installs from the lock. pip puts it in a folder of its own (.tools), outside .venv, so
+# syncing .venv to the lock never removes it. Use one already on PATH with `make install UV=uv`.
 UV_VERSION := 0.13.8
 TOOLS := .tools
 UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
@@ -29,8 +29,8 @@ RUN_STAMP := $(VENV)/.installed-run
 .PHONY: install system-deps run serve test lint bench lock upgrade clean
 
 $(UV_STAMP):
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	rm -rf $(TOOLS)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 	touch $@
 
 # Contributors: the service, the local emulator (extra `local`) and the dev tools (group `dev`),
