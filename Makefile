@@ -21,6 +21,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # --locked: refuse to install when pyproject.toml changed and uv.lock was not updated.
 SYNC := $(UV) sync --locked --quiet
+STALE_HINT := echo "make: installing from uv.lock failed; if it is out of date with pyproject.toml, run 'make lock' and commit both" >&2; exit 1
 
 # Reinstall only when the lock or the project definition changes: quick when nothing changed.
 DEV_STAMP := $(VENV)/.installed
@@ -36,13 +37,13 @@ $(UV_STAMP):
 # Contributors: the service, the local emulator (extra `local`) and the dev tools (group `dev`),
 # nothing else (packages not in the lock are removed).
 $(DEV_STAMP): uv.lock pyproject.toml | $(UV_DEP)
-	$(SYNC) --extra local
+	$(SYNC) --extra local || { $(STALE_HINT); }
 	touch $@ $(RUN_STAMP)
 
 # Running: the service and the local emulator, without the dev tools. --inexact keeps the dev
 # tools of an earlier `make install` instead of removing them.
 $(RUN_STAMP): uv.lock pyproject.toml | $(UV_DEP)
-	$(SYNC) --extra local --no-dev --inexact
+	$(SYNC) --extra local --no-dev --inexact || { $(STALE_HINT); }
 	touch $@
 
 install: $(DEV_STAMP)
