@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.eventsink import EventSink
-from tests.support.faultproxy import FaultProxy
 
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from bench import audio
@@ -48,6 +46,8 @@ from bench.harness import (
     tree_pids,
     upload,
 )
+from testkit.aws import EventSink
+from testkit.faultproxy import FaultProxy
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CORES = os.cpu_count() or 1

@@ -10,7 +10,7 @@ import pytest
 
 from batchscribe.config import get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
-from tests.support.environment import aws_isolation, is_scrubbed
+from testkit.environment import aws_isolation, is_scrubbed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,7 +35,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
 @pytest.fixture(scope="session")
 def aws_emulator() -> Iterator[LocalAWSEmulator]:
     """moto's server on a free loopback port for the whole session; reset it between tests
-    with `emulator.reset()` where isolation matters."""
+    with `testkit.aws.reset_emulator()` where isolation matters."""
     emulator = LocalAWSEmulator()
     emulator.start()
     try:

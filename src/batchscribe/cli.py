@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 
+from batchscribe import __version__
 from batchscribe.config import exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
@@ -46,16 +48,41 @@ def _port(text: str) -> int:
     return port
 
 
+def _local(args: argparse.Namespace) -> int:
+    # moto's server (with Flask) comes with the `local` extra, not with the service itself.
+    if any(importlib.util.find_spec(name) is None for name in ("moto", "flask")):
+        print(
+            "batchscribe local: the local AWS emulator is not installed; "
+            "install it with pip install 'batchscribe[local]'",
+            file=sys.stderr,
+        )
+        return 2
+    from batchscribe.infra.local import main as local_main
+
+    return local_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchscribe",
         description="Batch transcription service with durable EventBridge events.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port (default PORT or 8000)")
     serve.set_defaults(func=_serve)
+    local = sub.add_parser(
+        "local",
+        help="run the service beside a local AWS emulator (what `make run` runs)",
+        description=(
+            "Start a local AWS emulator on LOCAL_AWS_PORT, provision the queue, dead-letter queue "
+            "and rule in it, and run the service against it (HOST, PORT). Needs the `local` "
+            "extra: pip install 'batchscribe[local]'."
+        ),
+    )
+    local.set_defaults(func=_local)
     # The operations tools of the events and AWS components register their own subcommands.
     events_cli.register(sub)
     infra_cli.register(sub)

@@ -10,7 +10,8 @@ import pytest
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.exit_codes import ExitCode
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import (  # noqa: F401 - fixture
+from testkit.aws import reset_emulator
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
     RULE,
@@ -26,7 +27,7 @@ SOURCE = "com.yourapp.transcription"
 
 @pytest.fixture
 def aws(emulator_env: LocalAWSEmulator) -> tuple[Any, Any]:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     return clients(emulator_env)
 
 

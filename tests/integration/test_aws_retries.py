@@ -21,20 +21,21 @@ from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from batchscribe.infra.tail import QueueTail
 from batchscribe.infra.target import AWSTarget, tool_clients
 from batchscribe.infra.verify import EventFlowVerifier
-from tests.aws_support import (  # noqa: F401 - fixture
+from testkit.aws import reset_emulator
+from testkit.faultproxy import FaultProxy, Mode
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     QUEUE,
     attributes,
     clients,
     restore_cli_logging,
     run_cli,
 )
-from tests.support.faultproxy import FaultProxy, Mode
 
 
 @pytest.fixture
 def aws(emulator_env: LocalAWSEmulator) -> tuple[Any, Any]:
     """(sqs, events) straight to the emulator, which starts empty."""
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     return clients(emulator_env)
 
 

@@ -16,8 +16,8 @@ from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
 from batchscribe.pipeline.transcribers.deepgram import DeepgramTranscriber
 from batchscribe.pipeline.types import Transcript
+from testkit.standins import DeepgramStandIn, Reply, deepgram_response, deepgram_words
 from tests.support.fixtures import write_tone
-from tests.support.standins import DeepgramStandIn, Reply, deepgram_response, deepgram_words
 
 LISTEN = "/v1/listen"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.environment import clean_environ
+from testkit.environment import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 

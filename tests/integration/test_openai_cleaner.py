@@ -14,7 +14,7 @@ from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.openai import SYSTEM_PROMPT, OpenAICleaner
 from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
-from tests.support.standins import OpenAIStandIn, Reply
+from testkit.standins import OpenAIStandIn, Reply
 
 CHAT = "/v1/chat/completions"
 RAW = [

@@ -14,8 +14,8 @@ from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
 from batchscribe.pipeline.transcribers.openai import OpenAITranscriber
 from batchscribe.pipeline.types import Transcript
+from testkit.standins import OpenAIStandIn, Reply
 from tests.support.fixtures import write_tone
-from tests.support.standins import OpenAIStandIn, Reply
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 

@@ -25,7 +25,7 @@ from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
 from batchscribe.identity import RequestContext
 from batchscribe.infra.emulator import LocalAWSEmulator, free_port
-from tests.support.aws import EventRoute
+from testkit.aws import EventSink
 from tests.support.events import FaultyClient, add_rows, metric, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def runtime_factory() -> Iterator[Any]:
 
 
 def test_recorded_event_arrives_in_the_queue_and_validates(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -89,7 +89,7 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
     assert runtime.record(ctx, "SPEAKER_0: um hello there", "SPEAKER_0: Hello there.") == {
         "status": "queued"
     }
-    (detail,) = route.receive_details(1)
+    (detail,) = sink.receive_details(1)
     event = BatchProcessingCompletedEvent.model_validate(detail)
     assert event.interaction_id == ctx.interaction_id
     assert event.tenant_id == ctx.tenant_id
@@ -112,7 +112,7 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
 
 
 def test_pending_rows_go_out_in_batches_of_ten(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -124,13 +124,13 @@ def test_pending_rows_go_out_in_batches_of_ten(
         lambda params, **_: calls.append(len(params["Entries"])),
     )
     runtime.start()
-    details = route.receive_details(25)
+    details = sink.receive_details(25)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
     assert calls == [10, 10, 5]
 
 
 def test_throttling_internal_failure_and_network_errors_are_retried(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -142,7 +142,7 @@ def test_throttling_internal_failure_and_network_errors_are_retried(
     runtime = runtime_factory(settings, publisher)
     ids = prefill(settings, 3)
     runtime.start()
-    details = route.receive_details(3)
+    details = sink.receive_details(3)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
     assert faulty.script == []  # all four faults were hit, each followed by a retry
     assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.SENT] == 3)
@@ -155,7 +155,7 @@ def test_throttling_internal_failure_and_network_errors_are_retried(
 
 
 def test_terminal_codes_are_recorded_as_failed(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     runtime_factory: Any,
@@ -169,7 +169,7 @@ def test_terminal_codes_are_recorded_as_failed(
     runtime = runtime_factory(settings)
     runtime.start()
     # One bad entry must not sink its batch: the good event still goes out.
-    assert [d["interaction_id"] for d in route.receive_details(1)] == [good]
+    assert [d["interaction_id"] for d in sink.receive_details(1)] == [good]
     assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.FAILED] == 2)
     assert runtime.outbox.get(bad).error_code == "MalformedDetail"
     assert runtime.outbox.get(lost_bus).error_code == "ResourceNotFoundException"
@@ -182,7 +182,7 @@ def test_terminal_codes_are_recorded_as_failed(
 
 def test_events_are_held_while_disabled_and_replay_sends_them(
     aws_emulator: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
@@ -210,11 +210,11 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
     assert code == 0, out
     assert "sent 2, failed 0, still pending 0" in out
     assert "secret words" not in out
-    assert len(route.receive_details(2)) == 2
+    assert len(sink.receive_details(2)) == 2
 
 
 def test_replay_include_failed_reports_what_still_fails(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     capsys: pytest.CaptureFixture[str],
@@ -235,12 +235,12 @@ def test_replay_include_failed_reports_what_still_fails(
     args = argparse.Namespace(include_failed=True, timeout=10)
     assert cli.cmd_replay(args, settings) == 1
     assert "sent 0, failed 1" in capsys.readouterr().out
-    assert len(route.receive_details(1)) == 1  # only the fixable one, sent once
+    assert len(sink.receive_details(1)) == 1  # only the fixable one, sent once
 
 
 def test_pending_events_survive_a_restart(
     emulator_env: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
@@ -263,14 +263,14 @@ def test_pending_events_survive_a_restart(
 
     second = runtime_factory(make_settings(tmp_path, source, emulator_env.endpoint_url))
     second.start()
-    details = route.receive_details(5)
+    details = sink.receive_details(5)
     assert sorted(d["interaction_id"] for d in details) == sorted(
         c.interaction_id for c in contexts
     )
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
 ) -> None:
@@ -285,13 +285,13 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
     assert outbox.get(crashed).status == OutboxStatus.SENT
     assert outbox.get(busy).status == OutboxStatus.SENDING
     assert outbox.get(busy).lease_owner == "live-relay"
-    assert [d["interaction_id"] for d in route.receive_details(1)] == [crashed]
+    assert [d["interaction_id"] for d in sink.receive_details(1)] == [crashed]
     publisher.client.close()
     outbox.close()
 
 
 def test_two_processes_on_one_outbox_never_send_a_row_twice(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
 ) -> None:
@@ -328,10 +328,10 @@ def test_two_processes_on_one_outbox_never_send_a_row_twice(
                 worker.kill()
                 worker.communicate()
     assert sum(sent) == 60
-    details = route.receive_details(60)
+    details = sink.receive_details(60)
     received = [d["interaction_id"] for d in details]
     assert sorted(received) == sorted(ids)  # each exactly once
-    assert route.receive_details(1, timeout=1) == []
+    assert sink.receive_details(1, timeout=1) == []
     assert outbox.counts()[OutboxStatus.SENT] == 60
     outbox.close()
 
@@ -362,7 +362,7 @@ def test_sent_events_are_purged_after_the_retention(
 
 
 def test_stop_drains_pending_events_before_returning(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     runtime_factory: Any,
@@ -376,4 +376,4 @@ def test_stop_drains_pending_events_before_returning(
     writer.close()
     assert counts[OutboxStatus.SENT] == 30
     assert counts[OutboxStatus.PENDING] == counts[OutboxStatus.SENDING] == 0
-    assert sorted(d["interaction_id"] for d in route.receive_details(30)) == sorted(ids)
+    assert sorted(d["interaction_id"] for d in sink.receive_details(30)) == sorted(ids)

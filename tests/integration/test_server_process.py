@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess
+from testkit.server import ServerProcess
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

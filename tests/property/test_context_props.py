@@ -20,9 +20,6 @@ def _request(headers: dict[str, str]) -> Request:
     return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
 
 
-maybe = st.none().__or__
-
-
 @settings(max_examples=200, deadline=None)
 @given(
     tenant_header=st.one_of(st.none(), uuid4_strings(), not_uuid4_strings()),

@@ -22,7 +22,6 @@ from batchscribe.events.exceptions import EventValidationError
 from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from batchscribe.identity import RequestContext
 
-EVENT_MAX_BYTES = 262144
 TIME_FIELD_BYTES = 14
 
 

@@ -2,10 +2,12 @@
 
     PipelineError
     ├── InvalidAudioError          the upload is not decodable audio (HTTP 422)
-    ├── TranscriptionError         the engine failed on good audio (HTTP 503)
-    │   └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
-    │       └── OverloadedError    every worker busy and the wait queue full (HTTP 503)
-    └── CleaningError              the cleaner failed; callers fall back to the raw text
+    └── TranscriptionError         the engine failed on good audio (HTTP 503)
+        └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
+            └── OverloadedError    every worker busy and the wait queue full (HTTP 503)
+
+Cleaning has no error of its own: a cleaner never raises, it falls back to the raw text and says
+so (`CleaningResult.degraded`).
 
 Every message is a sentence a user can act on; none contains transcript text or a secret.
 """
@@ -42,7 +44,3 @@ class EngineUnavailableError(TranscriptionError):
 
 class OverloadedError(EngineUnavailableError):
     """No worker is free and the wait queue is full; the client should retry later."""
-
-
-class CleaningError(PipelineError):
-    """The cleaner could not clean a transcript (or one chunk of it)."""
