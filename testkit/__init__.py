@@ -1,0 +1,1 @@
+"""Test infrastructure shared by the test suite, the benchmark and the scripts."""
