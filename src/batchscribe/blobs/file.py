@@ -103,7 +103,8 @@ class FileBlobStore(BlobStore):
                 "free space, permissions and the mount, or point BLOB_STORE elsewhere"
             ) from exc
         finally:
-            probe.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the root may not even be a directory
+                probe.unlink(missing_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -115,8 +116,10 @@ class FileBlobStore(BlobStore):
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 return
-            except FileExistsError as exc:
-                raise _conflict(key) from exc
+            except (FileExistsError, NotADirectoryError) as exc:
+                if self.root.is_dir():  # a blob is in the way inside the store
+                    raise _conflict(key) from exc
+                raise  # the store's own directory is blocked: translated as unavailable
             except FileNotFoundError:
                 if attempt == _MKDIR_ATTEMPTS - 1:
                     raise
@@ -150,14 +153,17 @@ class FileBlobStore(BlobStore):
                 ) from exc
             raise BlobNotFoundError(f"no blob {key!r} in {self.root}", key=key) from exc
         except NotADirectoryError as exc:
-            if action == "write":
-                raise _conflict(key) from exc
-            raise BlobNotFoundError(f"no blob {key!r} in {self.root}", key=key) from exc
+            if action != "write":  # a blob stands where this key's folder would be
+                raise BlobNotFoundError(f"no blob {key!r} in {self.root}", key=key) from exc
+            raise self._unavailable(action, key, exc) from exc
         except OSError as exc:
-            raise BlobStoreUnavailableError(
-                f"the blob store directory {self.root} could not {action} {key!r} "
-                f"({_reason(exc)}); check free space, permissions and the mount"
-            ) from exc
+            raise self._unavailable(action, key, exc) from exc
+
+    def _unavailable(self, action: str, key: str, exc: OSError) -> BlobStoreUnavailableError:
+        return BlobStoreUnavailableError(
+            f"the blob store directory {self.root} could not {action} {key!r} "
+            f"({_reason(exc)}); check free space, permissions and the mount"
+        )
 
 
 class _CallerStreamError(Exception):
