@@ -96,10 +96,10 @@ def test_a_fresh_database_is_dropped_even_with_connections_left_open(
 ) -> None:
     with postgres_server.fresh_database() as url:
         name = sa.engine.make_url(url).database
-        leaked = sa.create_engine(url)
-        leaked.connect()  # a test that forgot to dispose its engine
+        assert name is not None
+        leaked = postgres_server.connect(name)  # a test that forgot to close its connection
     assert name not in _databases(postgres_server)
-    leaked.dispose()
+    leaked.close()
 
 
 def test_committed_data_survives_a_restart_and_a_crash(own_server: PostgresServer) -> None:
