@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -120,6 +121,31 @@ class Settings(BaseSettings):
             data[name] = "***" if getattr(self, name) is not None else None
         data["aws_access_key_id"] = "***" if self.aws_access_key_id else None
         return data
+
+    # Blob store: uploaded audio until its job ends, and results too large to keep inline.
+    blob_store: str = Field(
+        "file://var/blobs",
+        description="file://PATH (one machine) or s3://BUCKET[/PREFIX] (several machines).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible store or emulator; default AWS_ENDPOINT_URL, then AWS."
+    )
+
+    @field_validator("blob_store")
+    @classmethod
+    def _blob_store_form(cls, value: str) -> str:
+        # The full parse (prefix segments) is batchscribe.blobs.parse_blob_store; this is the
+        # startup check of the form, kept here because config imports nothing of ours.
+        value = value.strip()
+        if value.startswith("file://") and len(value) > len("file://"):
+            return value
+        bucket = value.removeprefix("s3://").partition("/")[0]
+        if value.startswith("s3://") and re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            return value
+        raise ValueError(
+            f"BLOB_STORE={value!r} is not understood; use file://PATH (file://var/blobs, "
+            "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
+        )
 
 
 class ConfigError(Exception):
