@@ -1,16 +1,34 @@
 # batchscribe: the HTTP service. Build: docker build -t batchscribe .
 # Run:   docker run -p 8000:8000 -v batchscribe-data:/data -e AWS_REGION=... batchscribe
+# Local mode (the service beside a local AWS emulator, no AWS account; not for production):
+#   docker build --build-arg EXTRAS=local -t batchscribe:local .
+#   docker run -p 8000:8000 -e HOST=0.0.0.0 batchscribe:local batchscribe local
 FROM python:3.11-slim AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Optional extras of pyproject.toml to install; empty for production.
+ARG EXTRAS=""
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
+# The same uv as `make install` (Makefile UV_VERSION).
+RUN pip install uv==0.13.8
 WORKDIR /build
-COPY pyproject.toml README.md ./
+# The exact versions of uv.lock (--locked fails if it is stale), without the dev tools (--no-dev)
+# and, unless EXTRAS=local, without the local emulator (moto): the image talks to real AWS.
+# Wheels only for PyAV (it bundles FFmpeg) and pocketsphinx (it bundles the en-US model), so no
+# apt packages.
+# Dependencies first, in their own layer: a change to src/ does not reinstall them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project ${EXTRAS:+--extra $EXTRAS} \
+      --no-build-package av --no-build-package pocketsphinx
 COPY src ./src
-# Wheels only: PyAV bundles FFmpeg and pocketsphinx bundles the en-US model, so no apt packages.
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install --only-binary=av,pocketsphinx .
+RUN uv sync --locked --no-dev --no-editable ${EXTRAS:+--extra $EXTRAS} \
+      --no-build-package av --no-build-package pocketsphinx
 
 FROM python:3.11-slim
+ARG EXTRAS=""
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -20,8 +38,11 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin batchscribe \
  && mkdir -p /data \
  && chown batchscribe:batchscribe /data
 COPY --from=build /opt/venv /opt/venv
-# Fail the build if the speech model did not make it into the image.
-RUN python -c "import os, pocketsphinx; p = os.path.join(pocketsphinx.get_model_path(), 'en-us'); assert os.path.isdir(p), p"
+# Fail the build if the speech model did not make it into the image, or the emulator made it into
+# a production one.
+RUN python -c "import os, pocketsphinx; p = os.path.join(pocketsphinx.get_model_path(), 'en-us'); assert os.path.isdir(p), p" \
+ && { [ -n "$EXTRAS" ] || python -c "import importlib.util as u; assert u.find_spec('moto') is None, 'moto in a production image'"; } \
+ && batchscribe --version
 USER batchscribe
 WORKDIR /home/batchscribe
 # The outbox (events not yet delivered) lives here: mount a persistent volume on /data.

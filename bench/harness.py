@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import psutil
-from tests.support.environment import clean_environ
-from tests.support.server import ServerProcess
+
+from testkit.environment import clean_environ
+from testkit.server import ServerProcess
 
 
 def scrub_environment(tmp: Path) -> None:

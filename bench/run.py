@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.eventsink import EventSink
-from tests.support.faultproxy import FaultProxy
 
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
 from bench import audio
@@ -48,6 +46,8 @@ from bench.harness import (
     tree_pids,
     upload,
 )
+from testkit.aws import EventSink
+from testkit.faultproxy import FaultProxy
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CORES = os.cpu_count() or 1
@@ -231,7 +231,7 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
     Each side gets a fresh queue, since moto's cost per message grows with the queue's length.
     """
     from batchscribe.config import Settings
-    from batchscribe.events.outbox import PENDING, Outbox
+    from batchscribe.events.outbox import Outbox, OutboxStatus
     from batchscribe.events.publisher import AWSEventPublisher
     from batchscribe.events.relay import OutboxRelay
     from batchscribe.identity import RequestContext
@@ -279,7 +279,7 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
                     tenant_id=tenant,
                     entry=built.entry,
                     size_bytes=built.size_bytes,
-                    status=PENDING,
+                    status=OutboxStatus.PENDING,
                     raw_len=len(raw),
                     cleaned_len=len(cleaned),
                 )

@@ -24,13 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from tests.support.aws import route_events_to_queue  # noqa: E402
-
 from batchscribe.config import Settings  # noqa: E402
-from batchscribe.events.outbox import SENT  # noqa: E402
+from batchscribe.events.outbox import OutboxStatus  # noqa: E402
 from batchscribe.events.runtime import EventsRuntime  # noqa: E402
 from batchscribe.identity import RequestContext  # noqa: E402
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator  # noqa: E402
+from testkit.aws import EventSink  # noqa: E402
 
 RAW = "SPEAKER_0: " + "so um the quarterly numbers look good " * 40
 CLEANED = "SPEAKER_0: " + "The quarterly numbers look good. " * 40
@@ -61,7 +60,7 @@ def main() -> int:
     os.environ.update(EMULATOR_CREDENTIALS)
     with LocalAWSEmulator() as emulator, tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         source = f"measure.{uuid.uuid4().hex[:8]}"
-        route = route_events_to_queue(emulator.endpoint_url, source)
+        sink = EventSink.create(emulator.endpoint_url, source)
         settings = Settings(
             outbox_path=Path(tmp) / "outbox.db",
             event_source=source,
@@ -77,7 +76,7 @@ def main() -> int:
             start = time.perf_counter()
             runtime.record(ctx, RAW, CLEANED)
             costs.append(time.perf_counter() - start)
-        route.receive_details(args.calls, timeout=120)  # let the relay catch up, empty queue
+        sink.receive_details(args.calls, timeout=120)  # let the relay catch up, empty queue
 
         to_sent, to_queue = [], []
         for _ in range(args.deliveries):
@@ -86,21 +85,23 @@ def main() -> int:
             runtime.record(ctx, RAW, CLEANED)
             outbox = runtime.outbox
             assert outbox is not None
-            while (row := outbox.get(ctx.interaction_id)) is None or row.status != SENT:
+            while (
+                row := outbox.get(ctx.interaction_id)
+            ) is None or row.status != OutboxStatus.SENT:
                 time.sleep(0.0005)
             to_sent.append(time.perf_counter() - start)
             while (
-                not route.sqs.receive_message(
-                    QueueUrl=route.queue_url, WaitTimeSeconds=0, MaxNumberOfMessages=1
+                not sink.sqs.receive_message(
+                    QueueUrl=sink.queue_url, WaitTimeSeconds=0, MaxNumberOfMessages=1
                 ).get("Messages")
                 and time.perf_counter() - start < 10
             ):
                 pass
             to_queue.append(time.perf_counter() - start)
-            route.receive_details(1, timeout=0)  # (already received; visibility hides it)
+            sink.receive_details(1, timeout=0)  # (already received; visibility hides it)
         runtime.stop()
         runtime.publisher.client.close()
-        route.close()
+        sink.close()
     print(
         json.dumps(
             {

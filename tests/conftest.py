@@ -10,7 +10,8 @@ import pytest
 
 from batchscribe.config import get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator
-from tests.support.environment import aws_isolation, is_scrubbed
+from testkit.environment import aws_isolation, is_scrubbed
+from testkit.postgres import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,7 +36,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
 @pytest.fixture(scope="session")
 def aws_emulator() -> Iterator[LocalAWSEmulator]:
     """moto's server on a free loopback port for the whole session; reset it between tests
-    with `emulator.reset()` where isolation matters."""
+    with `testkit.aws.reset_emulator()` where isolation matters."""
     emulator = LocalAWSEmulator()
     emulator.start()
     try:
@@ -56,3 +57,25 @@ def emulator_env(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     get_settings.cache_clear()
     return aws_emulator
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the session: a throwaway cluster on a free loopback port, or the
+    server `TEST_DATABASE_URL` names (with a database of this session's own, dropped at the
+    end). See testkit/postgres.py."""
+    server = PostgresServer.from_environment()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test (a `postgresql+psycopg://` URL), dropped after it,
+    so no test sees another's rows."""
+    postgres_server.start()  # back up if an earlier test stopped it and failed
+    with postgres_server.fresh_database() as url:
+        yield url

@@ -1,19 +1,34 @@
-"""Hypothesis strategies shared by the property tests of the HTTP layer."""
+"""Hypothesis strategies of the property tests, one module for every component.
+
+Sections: identity headers and uploads (HTTP layer); events (identities, transcripts, PutEvents
+and publishing failures); the audio pipeline (transcripts with disfluencies); the hosted engines
+(turns, Deepgram words); the AWS tooling (deletion plans between provisioning runs).
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import strategies as st
+
+from batchscribe.http.upload import ACCEPTED_EXTENSIONS
+from batchscribe.identity import RequestContext
+from batchscribe.pipeline.cleaners.rules import FILLERS, KEEP_DOUBLED
+from batchscribe.pipeline.types import Segment, Transcript
+
+# -- identity headers --------------------------------------------------------------------------
 
 PRINTABLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp"))
 
 
 @st.composite
-def uuid4_strings(draw: st.DrawFn) -> str:
-    """Canonical UUID v4 strings, in lower or upper case."""
+def uuid4_strings(draw: st.DrawFn, *, lower_only: bool = False) -> str:
+    """Canonical UUID v4 strings, in lower or upper case (`lower_only`: as the service writes
+    them)."""
     value = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1)), version=4))
-    return value.upper() if draw(st.booleans()) else value
+    return value.upper() if not lower_only and draw(st.booleans()) else value
 
 
 @st.composite
@@ -41,3 +56,250 @@ def not_uuid4_strings(draw: st.DrawFn) -> str:
 def header_values(draw: st.DrawFn) -> str:
     """Acceptable identity header values: printable, non-blank, at most 256 characters."""
     return draw(st.text(PRINTABLE, min_size=1, max_size=256).filter(lambda s: s.strip() != ""))
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+@st.composite
+def upload_extensions(draw: st.DrawFn) -> str:
+    """File name extensions a client may send: accepted ones, odd cases, double extensions,
+    other formats, none, and random ones."""
+    return draw(
+        st.one_of(
+            st.sampled_from(sorted(ACCEPTED_EXTENSIONS)),
+            st.sampled_from([".WAV", ".Mp3", ".txt", ".exe", ".mp4", ".wav.exe", ""]),
+            st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=5).map(
+                lambda s: "." + s
+            ),
+        )
+    )
+
+
+@st.composite
+def file_stems(draw: st.DrawFn) -> str:
+    """File names without extension: ASCII letters, digits, dashes, underscores and spaces."""
+    return draw(
+        st.text(
+            st.characters(codec="ascii", categories=("L", "N"), include_characters="-_ "),
+            min_size=1,
+            max_size=30,
+        )
+    )
+
+
+# -- events ------------------------------------------------------------------------------------
+
+RETRYABLE_ENTRY_CODES = ("ThrottlingException", "InternalFailure")
+TERMINAL_ENTRY_CODES = (
+    "MalformedDetail",
+    "AccessDeniedException",
+    "NotAuthorizedForSourceException",
+    "InvalidArgument",
+    "ValidationException",
+)
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> RequestContext:
+    """A valid request identity: UUID v4 tenant and interaction, any user and optional account."""
+    return RequestContext(
+        tenant_id=draw(uuid4_strings(lower_only=True)),
+        user_id=draw(st.text(max_size=256)),
+        account_id=draw(st.none() | st.text(max_size=256)),
+        interaction_id=draw(uuid4_strings(lower_only=True)),
+    )
+
+
+@dataclass(frozen=True)
+class Transcripts:
+    """A raw/cleaned pair, each ending in a marker no log line could contain by accident."""
+
+    raw: str
+    cleaned: str
+    markers: tuple[str, str]
+
+
+@st.composite
+def transcripts(draw: st.DrawFn) -> Transcripts:
+    """Speaker-turn transcripts with arbitrary Unicode text (no surrogates) and unique markers."""
+    turns = draw(st.lists(st.text(max_size=80), min_size=1, max_size=5))
+    raw_marker = "rawmark" + uuid.UUID(int=draw(st.integers(0, 2**128 - 1))).hex
+    clean_marker = "cleanmark" + uuid.UUID(int=draw(st.integers(0, 2**128 - 1))).hex
+    raw = "\n".join(f"SPEAKER_{i % 2}: {text}" for i, text in enumerate(turns)) + raw_marker
+    cleaned = draw(st.text(max_size=200)) + clean_marker
+    return Transcripts(raw=raw, cleaned=cleaned, markers=(raw_marker, clean_marker))
+
+
+@st.composite
+def entry_error_codes(draw: st.DrawFn) -> str:
+    """Per-entry PutEvents error codes, retryable and terminal."""
+    return draw(st.sampled_from(RETRYABLE_ENTRY_CODES + TERMINAL_ENTRY_CODES))
+
+
+@st.composite
+def publisher_failures(draw: st.DrawFn) -> tuple[str, str]:
+    """How a publish can fail, as (kind, code): an entry refused with a PutEvents code, the
+    whole call refused with an API error code, or ("network" | "timeout" | "credentials" |
+    "bug" | "outbox", "")."""
+    return draw(
+        st.one_of(
+            st.tuples(st.just("entry"), entry_error_codes()),
+            st.tuples(
+                st.just("call"),
+                st.sampled_from(
+                    [
+                        "ThrottlingException",
+                        "InternalException",
+                        "AccessDeniedException",
+                        "ResourceNotFoundException",
+                        "ValidationException",
+                    ]
+                ),
+            ),
+            st.tuples(
+                st.sampled_from(["network", "timeout", "credentials", "bug", "outbox"]),
+                st.just(""),
+            ),
+        )
+    )
+
+
+# -- audio pipeline ----------------------------------------------------------------------------
+
+#: Content words, including the awkward ones: "i", contractions, names, a number, a word that
+#: starts like a filler ("umbrella", "errand", "ahead"), hyphenated compounds.
+CONTENT_WORDS = (
+    "i", "i'm", "we", "you", "the", "a", "to", "report", "send", "customer", "price", "meeting",
+    "Paris", "Monday", "don't", "it's", "umbrella", "errand", "ahead", "hummus", "three",
+    "well-known", "e-mail", "ER", "iPhone", "about", "and", "but", "think", "good", "morning",
+)  # fmt: skip
+FILLER_WORDS = tuple(sorted(FILLERS))
+assert not set(CONTENT_WORDS) & (FILLERS | KEEP_DOUBLED)
+
+
+@dataclass(frozen=True)
+class NoisyTranscript:
+    """A transcript plus, for each of its utterances, the content words it was built from."""
+
+    transcript: Transcript
+    content: list[list[str]]
+
+
+@st.composite
+def noisy_words(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """One utterance: content words with fillers, stutters and repetitions mixed in.
+
+    Returns the utterance text and the content words (in order) a perfect cleaner keeps.
+    """
+    words = draw(st.lists(st.sampled_from(CONTENT_WORDS), min_size=0, max_size=8))
+    tokens: list[str] = []
+    for word in words:
+        for _ in range(draw(st.integers(0, 1))):
+            filler = draw(st.sampled_from(FILLER_WORDS))
+            tokens.append(filler + draw(st.sampled_from(["", ",", ""])))
+        noise = draw(st.sampled_from(["plain", "plain", "stutter", "repeat"]))
+        if noise == "stutter" and word.isalpha():
+            cut = draw(st.integers(1, len(word)))
+            tokens.append(f"{word[:cut]}-{word}")
+        elif noise == "repeat" and "-" not in word:
+            tokens.extend([word] * draw(st.integers(2, 3)))
+        else:
+            tokens.append(word)
+    if draw(st.booleans()):
+        tokens.append(draw(st.sampled_from(FILLER_WORDS)))
+    return " ".join(tokens), words
+
+
+@st.composite
+def noisy_transcripts(draw: st.DrawFn) -> NoisyTranscript:
+    """Several speakers' utterances (adjacent ones may share a speaker and form one turn)."""
+    count = draw(st.integers(1, 6))
+    utterances, content = [], []
+    for _ in range(count):
+        text, words = draw(noisy_words())
+        if not text:
+            continue
+        speaker = draw(st.integers(0, 3))
+        utterances.append(Segment(speaker, text))
+        content.append(words)
+    return NoisyTranscript(Transcript.from_engine(utterances, 1.0, "test"), content)
+
+
+@st.composite
+def arbitrary_transcripts(draw: st.DrawFn) -> Transcript:
+    """Utterances of arbitrary printable text and punctuation: what a hosted engine might send."""
+    alphabet = st.characters(
+        codec="utf-8", categories=("L", "N", "P", "Zs"), exclude_characters="\n\r"
+    )
+    texts = draw(st.lists(st.text(alphabet, max_size=40), min_size=1, max_size=5))
+    speakers = draw(st.lists(st.integers(0, 2), min_size=len(texts), max_size=len(texts)))
+    segments = [Segment(s, t) for s, t in zip(speakers, texts, strict=True)]
+    return Transcript.from_engine(segments, 1.0, "test")
+
+
+# -- hosted engines ----------------------------------------------------------------------------
+
+_LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzé'-", min_size=1, max_size=8)
+
+
+@st.composite
+def spoken_words(draw: st.DrawFn) -> str:
+    """One word as an engine writes it: letters, sometimes capitalised, sometimes followed by
+    a comma or a sentence end (`.`, `?`, `!`, maybe with a closing quote)."""
+    word = draw(_LETTERS)
+    if draw(st.booleans()):
+        word = word.capitalize()
+    return word + draw(st.sampled_from(["", "", "", "", ",", ".", "?", "!", '."', "?)"]))
+
+
+@st.composite
+def long_turns(draw: st.DrawFn, max_words: int = 40) -> list[Segment]:
+    """Speaker turns of 1 to ~4x `max_words` words with sparse or no sentence ends, so some
+    need splitting and some contain sentences longer than the limit."""
+    count = draw(st.integers(1, 4))
+    turns = []
+    for _ in range(count):
+        speaker = draw(st.integers(0, 3))
+        words = draw(st.lists(spoken_words(), min_size=1, max_size=4 * max_words))
+        turns.append(Segment(speaker, " ".join(words)))
+    return turns
+
+
+@st.composite
+def deepgram_word_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Deepgram `words[]` entries with speakers: runs of one speaker, speakers in any order,
+    `punctuated_word` present on most words (smart formatting) and missing on some."""
+    words: list[dict[str, Any]] = []
+    clock = 0.0
+    for _ in range(draw(st.integers(0, 8))):
+        speaker = draw(st.integers(0, 4))
+        for bare in draw(st.lists(_LETTERS, min_size=1, max_size=6)):
+            word: dict[str, Any] = {
+                "word": bare,
+                "start": clock,
+                "end": clock + 0.2,
+                "confidence": draw(st.floats(0, 1)),
+                "speaker": speaker,
+            }
+            if draw(st.integers(0, 4)):
+                word["punctuated_word"] = bare.capitalize() + draw(st.sampled_from(["", ",", "."]))
+            words.append(word)
+            clock += 0.25
+    return words
+
+
+# -- AWS tooling -------------------------------------------------------------------------------
+
+RESOURCES = ("dlq", "queue", "rule", "target")
+
+
+@st.composite
+def deletion_plans(draw: st.DrawFn) -> list[frozenset[str]]:
+    """Two or three provisioning runs, each preceded by deleting a random subset of resources
+    (the first run starts from nothing, whatever is drawn for it)."""
+    runs = draw(st.integers(min_value=2, max_value=3))
+    return [
+        frozenset(draw(st.sets(st.sampled_from(RESOURCES), max_size=len(RESOURCES))))
+        for _ in range(runs)
+    ]

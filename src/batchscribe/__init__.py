@@ -1,3 +1,9 @@
 """batchscribe: batch transcription that tells the rest of the company through events."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One source of truth: the version in pyproject.toml, as installed.
+    __version__ = version("batchscribe")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"

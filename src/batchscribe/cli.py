@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 
+from batchscribe import __version__
+from batchscribe.config import exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
 
@@ -13,19 +16,18 @@ from batchscribe.infra import cli as infra_cli
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from batchscribe.config import get_settings
     from batchscribe.http.app import create_app
     from batchscribe.http.protocol import JsonErrorHttpToolsProtocol
     from batchscribe.logging_setup import configure_logging
 
-    settings = get_settings()
+    # The flags override HOST and PORT in the settings themselves, so the configuration the
+    # app logs at startup is the one the server runs with.
+    settings = load_settings(host=args.host, port=args.port)
     configure_logging(settings.log_level)
-    host = args.host or settings.host
-    port = args.port or settings.port
     uvicorn.run(
         create_app(settings),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         # Requests the HTTP parser rejects (CR/LF or NUL in a header) get our JSON error too.
@@ -36,22 +38,58 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid port (1-65535)")
+    return port
+
+
+def _local(args: argparse.Namespace) -> int:
+    # moto's server (with Flask) comes with the `local` extra, not with the service itself.
+    if any(importlib.util.find_spec(name) is None for name in ("moto", "flask")):
+        print(
+            "batchscribe local: the local AWS emulator is not installed; "
+            "install it with pip install 'batchscribe[local]'",
+            file=sys.stderr,
+        )
+        return 2
+    from batchscribe.infra.local import main as local_main
+
+    return local_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchscribe",
         description="Batch transcription service with durable EventBridge events.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port (default PORT or 8000)")
     serve.set_defaults(func=_serve)
+    local = sub.add_parser(
+        "local",
+        help="run the service beside a local AWS emulator (what `make run` runs)",
+        description=(
+            "Start a local AWS emulator on LOCAL_AWS_PORT, provision the queue, dead-letter queue "
+            "and rule in it, and run the service against it (HOST, PORT). Needs the `local` "
+            "extra: pip install 'batchscribe[local]'."
+        ),
+    )
+    local.set_defaults(func=_local)
     # The operations tools of the events and AWS components register their own subcommands.
     events_cli.register(sub)
     infra_cli.register(sub)
     return parser
 
 
+@exit_on_config_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

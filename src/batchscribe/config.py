@@ -1,17 +1,27 @@
 """One place that reads every environment variable batchscribe understands.
 
 Every field here is listed, with its default, in `.env.example` and the README's configuration
-table. Validators fail at startup on nonsense so a bad deploy never half-works.
+table. Validators fail at startup on nonsense so a bad deploy never half-works: `load_settings()`
+turns pydantic's report into a `ConfigError` with one line per bad variable (the variable's name
+and what it accepts), and every entry point prints those lines and exits 2, never a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import sys
+import types
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import annotated_types
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FIELDS = ("aws_secret_access_key", "aws_session_token", "deepgram_api_key", "openai_api_key")
@@ -38,10 +48,10 @@ class Settings(BaseSettings):
     # Engines
     transcriber: Literal["sphinx", "deepgram", "openai"] = "sphinx"
     cleaner: Literal["rules", "openai"] = "rules"
-    deepgram_api_key: SecretStr | None = None
+    deepgram_api_key: SecretStr | None = Field(None, validate_default=True)
     deepgram_base_url: str = "https://api.deepgram.com"
     deepgram_timeout_seconds: float = Field(120, gt=0)
-    openai_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(None, validate_default=True)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "gpt-4o"
     openai_transcribe_model: str = "whisper-1"
@@ -94,13 +104,24 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _hosted_engines_need_keys(self) -> Settings:
-        if self.transcriber == "deepgram" and self.deepgram_api_key is None:
-            raise ValueError("TRANSCRIBER=deepgram needs DEEPGRAM_API_KEY; set it or use sphinx")
-        if "openai" in (self.transcriber, self.cleaner) and self.openai_api_key is None:
-            raise ValueError("TRANSCRIBER/CLEANER=openai needs OPENAI_API_KEY; set it")
-        return self
+    # Field validators rather than one model validator: each missing key is reported as its own
+    # variable, beside any other bad value (a model validator runs only once every field is valid).
+    # The engine fields are declared first, so `info.data` holds them when they are valid.
+    @field_validator("deepgram_api_key")
+    @classmethod
+    def _deepgram_needs_its_key(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if value is None and info.data.get("transcriber") == "deepgram":
+            raise ValueError("required by TRANSCRIBER=deepgram; set it, or use TRANSCRIBER=sphinx")
+        return value
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _openai_needs_its_key(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        users = [name for name in ("transcriber", "cleaner") if info.data.get(name) == "openai"]
+        if value is None and users:
+            using = " and ".join(f"{name.upper()}=openai" for name in users)
+            raise ValueError(f"required by {using}; set it, or choose another engine")
+        return value
 
     @property
     def database(self) -> str:
@@ -131,8 +152,141 @@ class Settings(BaseSettings):
         data["aws_access_key_id"] = "***" if self.aws_access_key_id else None
         return data
 
+    # Blob store: uploaded audio until its job ends, and results too large to keep inline.
+    blob_store: str = Field(
+        "file://var/blobs",
+        description="file://PATH (one machine) or s3://BUCKET[/PREFIX] (several machines).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible store or emulator; default AWS_ENDPOINT_URL, then AWS."
+    )
+
+    @field_validator("blob_store")
+    @classmethod
+    def _blob_store_form(cls, value: str) -> str:
+        # The full parse (prefix segments) is batchscribe.blobs.parse_blob_store; this is the
+        # startup check of the form, kept here because config imports nothing of ours.
+        value = value.strip()
+        if value.startswith("file://") and len(value) > len("file://"):
+            return value
+        bucket = value.removeprefix("s3://").partition("/")[0]
+        if value.startswith("s3://") and re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            return value
+        raise ValueError(
+            f"BLOB_STORE={value!r} is not understood; use file://PATH (file://var/blobs, "
+            "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
+        )
+
+
+class ConfigError(Exception):
+    """The configuration has bad values. `problems` holds one line per bad variable, naming it
+    and saying what it accepts; `str()` joins them, ready for stderr."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+#: Exit code of every entry point when the configuration is bad.
+EXIT_CONFIG_ERROR = 2
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and `.env`, with `overrides` (command-line flags) on top;
+    None values are ignored. Raises `ConfigError` when a value is bad."""
+    values = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError([_problem(error) for error in exc.errors()]) from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once. Raises `ConfigError` when a value is bad."""
+    return load_settings()
+
+
+_P = ParamSpec("_P")
+
+
+def exit_on_config_error(main: Callable[_P, int]) -> Callable[_P, int]:
+    """Wrap an entry point: a bad configuration prints its lines on stderr and returns exit
+    code 2 instead of a traceback."""
+
+    @functools.wraps(main)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+
+    return run
+
+
+# -- turning pydantic's errors into lines a deployer can act on ------------------------------
+
+
+def _problem(error: ErrorDetails) -> str:
+    """`PORT: 'abc' is not a valid integer (1-65535)`: one line for one bad variable."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = Settings.model_fields.get(name)
+    if field is None:  # not about one field: the message says it all
+        return error["msg"]
+    variable = name.upper()
+    if error["type"] == "value_error":  # our own validators: their message is the rule
+        return f"{variable}: {error['msg'].removeprefix('Value error, ')}"
+    allowed = _allowed(field)
+    if name in SECRET_FIELDS:  # never echo a secret back
+        return f"{variable}: the value is not {allowed}"
+    shown = repr(_shorten(str(error.get("input", ""))))
+    return f"{variable}: {shown} is not {allowed}"
+
+
+def _shorten(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+_KIND_WORDS: dict[Any, str] = {
+    int: "a valid integer",
+    float: "a valid number",
+    bool: "true or false",
+    Path: "a valid path",
+}
+
+
+def _allowed(field: FieldInfo) -> str:
+    """What a field accepts, in words: `a valid integer (1-65535)`, `one of: rules, openai`."""
+    kinds = [t for t in _flatten(field.annotation) if t is not type(None)]
+    if len(kinds) == 1 and get_origin(kinds[0]) is Literal:
+        return "one of: " + ", ".join(str(choice) for choice in get_args(kinds[0]))
+    words = _KIND_WORDS.get(kinds[0], "a valid value") if len(kinds) == 1 else "a valid value"
+    bounds = _bounds(field)
+    return f"{words} ({bounds})" if bounds else words
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [t for arg in get_args(annotation) for t in _flatten(arg)]
+    return [annotation]
+
+
+def _bounds(field: FieldInfo) -> str:
+    """The numeric limits of a field: `1-65535`, `greater than 0`, `0-2`..."""
+    limits = {
+        key: value
+        for item in field.metadata
+        if isinstance(item, annotated_types.BaseMetadata)
+        for key in ("ge", "gt", "le", "lt")
+        if (value := getattr(item, key, None)) is not None
+    }
+    if "ge" in limits and "le" in limits:
+        return f"{_number(limits['ge'])}-{_number(limits['le'])}"
+    words = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
+    return ", ".join(f"{words[key]} {_number(value)}" for key, value in limits.items())
+
+
+def _number(value: Any) -> str:
+    """`0.0` -> `0`, `1048576` -> `1048576`, `2.5` -> `2.5`."""
+    return str(int(value)) if float(value).is_integer() else str(value)

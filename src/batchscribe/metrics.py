@@ -26,4 +26,24 @@ CLEANINGS = Counter(
     "Cleanings by engine and whether they degraded.",
     ["engine", "degraded"],
 )
-WORKERS_BUSY = Gauge("batchscribe_worker_slots_in_use", "Admitted requests (running or queued).")
+WORKERS_BUSY = Gauge("batchscribe_workers_busy", "Local worker processes running a job now.")
+JOBS_FINISHED = Counter(
+    "batchscribe_jobs_finished_total",
+    "Jobs that ended in this server's workers, by final status.",
+    ["status"],
+)
+JOB_WAIT_SECONDS = Histogram(
+    "batchscribe_job_wait_seconds",
+    "From submission to a worker starting the job (queueing and pickup).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+WORKER_REPLACEMENTS = Counter(
+    "batchscribe_worker_replacements_total",
+    "Worker processes replaced, by reason (died, deadline, cancelled).",
+    ["reason"],
+)
+STORAGE_FAILURES = Counter(
+    "batchscribe_storage_failures_total",
+    "Failed storage write probes, by component (database, blob_store).",
+    ["component"],
+)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from testkit.environment import clean_environ
+from testkit.server import ServerProcess
 from tests.conftest import FIXTURES
-from tests.support.environment import clean_environ
-from tests.support.server import ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from batchscribe.infra.emulator import LocalAWSEmulator
+from batchscribe.infra.exit_codes import ExitCode
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import (  # noqa: F401 - fixture
+from testkit.aws import reset_emulator
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
     RULE,
@@ -25,7 +27,7 @@ SOURCE = "com.yourapp.transcription"
 
 @pytest.fixture
 def aws(emulator_env: LocalAWSEmulator) -> tuple[Any, Any]:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     return clients(emulator_env)
 
 
@@ -147,7 +149,7 @@ def test_drift_is_reported_and_reconcile_restores_it(
     events.put_rule(Name=RULE, EventPattern=json.dumps({"source": ["other"]}), State="DISABLED")
     capsys.readouterr()
 
-    assert run_cli("provision") == 3  # drift left in place
+    assert run_cli("provision") == ExitCode.DRIFT  # drift left in place
     out = capsys.readouterr().out
     assert "VisibilityTimeout: '60' (expected '30')" in out
     assert "SqsManagedSseEnabled" in out
@@ -163,6 +165,34 @@ def test_drift_is_reported_and_reconcile_restores_it(
     assert json.loads(rule["EventPattern"])["source"] == [SOURCE]
 
 
+def test_drift_does_not_share_an_exit_code_with_a_missing_queue(
+    aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deploy script reading 3 as "queue not found" (verify, tail) must never get 3 from
+    provision's drift: each meaning has its own number."""
+    sqs, _ = aws
+    missing_queue = run_cli("verify", "--timeout", "1"), run_cli("tail", "--once")
+    assert missing_queue == (3, 3)
+    assert run_cli("provision") == 0
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "60"})
+
+    drift = run_cli("provision")
+
+    assert drift == 5
+    assert drift not in missing_queue
+    assert "--reconcile" in capsys.readouterr().out
+
+
+def test_a_missing_bus_fails_with_exit_1_naming_the_bus(
+    aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("provision", "--bus-name", "no-such-bus") == 1
+    err = capsys.readouterr().err
+    assert "event bus 'no-such-bus' does not exist" in err
+    assert "EVENTBRIDGE_BUS_NAME" in err
+
+
 def test_target_with_role_is_drift_and_reconcile_removes_the_role(
     aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,7 +202,7 @@ def test_target_with_role_is_drift_and_reconcile_removes_the_role(
     target_id = events.list_targets_by_rule(Rule=RULE)["Targets"][0]["Id"]
     role = "arn:aws:iam::123456789012:role/unneeded"
     events.put_targets(Rule=RULE, Targets=[{"Id": target_id, "Arn": queue_arn, "RoleArn": role}])
-    assert run_cli("provision") == 3
+    assert run_cli("provision") == ExitCode.DRIFT
     assert run_cli("provision", "--reconcile") == 0
     targets = events.list_targets_by_rule(Rule=RULE)["Targets"]
     assert [t["Arn"] for t in targets] == [queue_arn]
@@ -194,3 +224,13 @@ def test_missing_credentials_fail_fast_with_exit_2(
     # A non-loopback endpoint: no dummy-credential convenience, and nothing is ever contacted.
     assert run_cli("provision", "--endpoint-url", "http://192.0.2.1:4566") == 2
     assert "No AWS credentials found" in capsys.readouterr().err
+
+
+def test_an_unknown_aws_profile_is_a_credentials_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    assert run_cli("provision", "--endpoint-url", "http://192.0.2.1:4566") == 2
+    err = capsys.readouterr().err
+    assert "no-such-profile" in err
+    assert "AWS_PROFILE" in err

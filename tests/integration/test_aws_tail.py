@@ -10,7 +10,8 @@ import pytest
 from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import (  # noqa: F401 - fixture
+from testkit.aws import reset_emulator
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     QUEUE,
     clients,
     drain,
@@ -26,7 +27,7 @@ CLEANED = "The quarterly numbers are confidential."
 @pytest.fixture
 def published(emulator_env: LocalAWSEmulator) -> tuple[Any, list[str]]:
     """Two events published through EventBridge into the provisioned queue."""
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     sqs, events = clients(emulator_env)
     AWSInfrastructureProvisioner(sqs_client=sqs, events_client=events).provision_all()
     ids = []
@@ -90,6 +91,6 @@ def test_invalid_message_is_reported_and_never_deleted(
 def test_tail_without_queue_exits_3(
     emulator_env: LocalAWSEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     assert run_cli("tail", "--once", "--wait-seconds", "0") == 3
     assert "provision" in capsys.readouterr().err

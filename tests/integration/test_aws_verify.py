@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from batchscribe.aws.clients import AWSTarget
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.target import AWSTarget
 from batchscribe.infra.verify import EventFlowVerifier
-from tests.aws_support import (  # noqa: F401 - fixture
+from testkit.aws import reset_emulator
+from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
     QUEUE,
     RULE,
@@ -27,7 +28,7 @@ from tests.aws_support import (  # noqa: F401 - fixture
 
 @pytest.fixture
 def aws(emulator_env: LocalAWSEmulator) -> tuple[Any, Any]:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     return clients(emulator_env)
 
 
@@ -160,7 +161,7 @@ def test_loopback_endpoint_needs_no_credentials(
     aws_emulator: LocalAWSEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`batchscribe verify --endpoint-url http://127.0.0.1:<port>` in a fresh terminal."""
-    aws_emulator.reset()
+    reset_emulator(aws_emulator.endpoint_url)
     assert run_cli("provision", "--endpoint-url", aws_emulator.endpoint_url) == 0
     assert run_cli("verify", "--endpoint-url", aws_emulator.endpoint_url, "--timeout", "5") == 0
     assert "ok:" in capsys.readouterr().out

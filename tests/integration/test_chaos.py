@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
-from tests.support.eventsink import EventSink
-from tests.support.faultproxy import FaultProxy, Mode
-from tests.support.server import ServerProcess
+from testkit.aws import EventSink
+from testkit.faultproxy import FaultProxy, Mode
+from testkit.server import ServerProcess
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(170)]
 

@@ -12,31 +12,36 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
 from batchscribe.pipeline.transcribers.deepgram import DeepgramTranscriber
 from batchscribe.pipeline.types import Transcript
+from testkit.standins import DeepgramStandIn, Reply, deepgram_response, deepgram_words
 from tests.support.fixtures import write_tone
-from tests.support.standins import DeepgramStandIn, Reply, deepgram_response, deepgram_words
 
 LISTEN = "/v1/listen"
 
 
+#: The production policy's shape (2 retries, exponential, Retry-After up to a cap), in milliseconds.
+FAST = RetryPolicy(first_delay=0.001, max_delay=0.05)
+
+
 def make(
     standin: DeepgramStandIn,
-    sleeps: list[float] | None = None,
     *,
     key: str | None = None,
     base_url: str | None = None,
     timeout: float = 120,
+    retry: RetryPolicy = FAST,
 ) -> DeepgramTranscriber:
-    """The engine pointed at `standin`, recording backoff sleeps instead of sleeping."""
+    """The engine pointed at `standin`, retrying with tiny delays."""
     settings = Settings(
         transcriber="deepgram",
         deepgram_api_key=key or standin.api_key,
         deepgram_base_url=base_url or standin.base_url,
         deepgram_timeout_seconds=timeout,
     )
-    return DeepgramTranscriber(settings, sleep=(sleeps if sleeps is not None else []).append)
+    return DeepgramTranscriber(settings, retry=retry)
 
 
 def transcribe(engine: DeepgramTranscriber, path: Path) -> str:
@@ -102,11 +107,9 @@ def test_rate_limit_then_success_is_retried_once(
     deepgram_standin: DeepgramStandIn, tone_file: Path
 ) -> None:
     deepgram_standin.queue(LISTEN, Reply.error(429))
-    sleeps: list[float] = []
-    raw = transcribe(make(deepgram_standin, sleeps), tone_file)
+    raw = transcribe(make(deepgram_standin), tone_file)
     assert raw == "SPEAKER_0: Hello there.\nSPEAKER_1: Hi!"
     assert len(deepgram_standin.requests) == 2
-    assert len(sleeps) == 1
     # The retry sent the whole file again.
     assert deepgram_standin.requests[1].body == tone_file.read_bytes()
 
@@ -115,12 +118,22 @@ def test_persistent_server_error_is_retried_twice_then_503_with_retry_after(
     deepgram_standin: DeepgramStandIn, tone_file: Path
 ) -> None:
     deepgram_standin.queue(LISTEN, *[Reply.error(500, retry_after=7)] * 3)
-    sleeps: list[float] = []
     with pytest.raises(EngineUnavailableError, match="HTTP 500 after 3 attempts") as info:
-        transcribe(make(deepgram_standin, sleeps), tone_file)
-    assert info.value.retry_after == 7
+        transcribe(make(deepgram_standin), tone_file)
+    assert info.value.retry_after == 7  # the server's own hint is passed on to the client
     assert len(deepgram_standin.requests) == 3
-    assert sleeps == [7.0, 7.0]  # the server's Retry-After is honoured between attempts
+
+
+def test_retry_after_is_honoured_up_to_the_cap(
+    deepgram_standin: DeepgramStandIn, tone_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deepgram_standin.queue(LISTEN, Reply.error(429, retry_after=1), Reply.error(503))
+    caplog.set_level(logging.WARNING, logger="batchscribe")
+    transcribe(make(deepgram_standin), tone_file)
+    delays = [r.delay_s for r in caplog.records if r.getMessage() == "deepgram retry"]
+    assert delays[0] == FAST.max_delay  # asked for 1 s: waited as long as the cap allows
+    assert delays[1] < FAST.max_delay  # no Retry-After: the exponential backoff alone
+    assert len(deepgram_standin.requests) == 3
 
 
 def test_timeout_is_retried_twice_then_503(
@@ -128,9 +141,10 @@ def test_timeout_is_retried_twice_then_503(
 ) -> None:
     deepgram_standin.queue(LISTEN, *[Reply.slow(30)] * 3)
     engine = make(deepgram_standin, timeout=0.3)
-    with pytest.raises(EngineUnavailableError, match="timeout after 3 attempts"):
+    with pytest.raises(EngineUnavailableError, match="timeout after 3 attempts") as info:
         transcribe(engine, tone_file)
     assert len(deepgram_standin.requests) == 3
+    assert info.value.retry_after == 60  # no hint from the server: "try again in a minute"
 
 
 def test_unreachable_server_is_a_503(tone_file: Path) -> None:

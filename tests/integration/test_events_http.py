@@ -19,22 +19,21 @@ from botocore.exceptions import (
 )
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import OutboxError
-from batchscribe.events.outbox import SENT
+from batchscribe.events.outbox import OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
 from batchscribe.http.app import create_app
 from batchscribe.infra.emulator import LocalAWSEmulator, free_port
 from batchscribe.pipeline.types import CleaningResult, Transcript
-from tests.strategies_events import RETRYABLE_ENTRY_CODES, TERMINAL_ENTRY_CODES
-from tests.support.aws import EventRoute
+from testkit.aws import EventSink
+from testkit.server import ServerProcess
+from testkit.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
+from tests.strategies import publisher_failures
 from tests.support.events import wait_for
-from tests.support.server import ServerProcess
-from tests.support.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
 
 TURNS = [(0, "So we ship on Friday."), (1, "Who tells the customer?")]
 
@@ -87,7 +86,7 @@ def tone_bytes() -> bytes:
 
 def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
     emulator_env: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     deepgram_standin: DeepgramStandIn,
@@ -101,7 +100,7 @@ def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["event"] == {"status": "queued"}
-        (detail,) = route.receive_details(1)
+        (detail,) = sink.receive_details(1)
         event = BatchProcessingCompletedEvent.model_validate(detail)
         assert event.interaction_id == body["interaction_id"]
         assert event.tenant_id == tenant
@@ -111,7 +110,10 @@ def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
 
         url = f"/events/{body['interaction_id']}"
         assert wait_for(
-            lambda: client.get(url, headers={"X-Tenant-ID": tenant}).json().get("status") == SENT
+            lambda: (
+                client.get(url, headers={"X-Tenant-ID": tenant}).json().get("status")
+                == OutboxStatus.SENT
+            )
         )
         mine = client.get(url, headers={"X-Tenant-ID": tenant}).json()
         assert mine["event_id"]
@@ -161,28 +163,10 @@ class BrokenClient:
         pass
 
 
-FAILURES = st.one_of(
-    st.tuples(st.just("entry"), st.sampled_from(RETRYABLE_ENTRY_CODES + TERMINAL_ENTRY_CODES)),
-    st.tuples(
-        st.just("call"),
-        st.sampled_from(
-            [
-                "ThrottlingException",
-                "InternalException",
-                "AccessDeniedException",
-                "ResourceNotFoundException",
-                "ValidationException",
-            ]
-        ),
-    ),
-    st.tuples(st.sampled_from(["network", "timeout", "credentials", "bug", "outbox"]), st.just("")),
-)
-
-
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(failure=FAILURES)
+@given(failure=publisher_failures())
 def test_property3_no_publisher_failure_fails_the_request(
     failure: tuple[str, str],
     tmp_path: Path,
@@ -224,7 +208,7 @@ def app_with_broken_publisher(
 @pytest.mark.slow
 def test_events_survive_sigkill_while_eventbridge_is_unreachable(
     aws_emulator: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     deepgram_standin: DeepgramStandIn,
@@ -263,7 +247,7 @@ def test_events_survive_sigkill_while_eventbridge_is_unreachable(
 
     restarted = ServerProcess({**env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}, log)
     with restarted:
-        details = route.receive_details(5, timeout=60)
+        details = sink.receive_details(5, timeout=60)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
     text = log.read_text(errors="replace")
     assert "ship on Friday" not in text  # transcripts never reach the logs

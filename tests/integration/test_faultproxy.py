@@ -4,10 +4,8 @@ the chaos test and the benchmark rely on it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import (
@@ -17,8 +15,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from batchscribe.infra.emulator import LocalAWSEmulator
-from tests.support.faultproxy import FaultProxy
+from testkit.aws import emulator_client
+from testkit.faultproxy import FaultProxy
 
 ENTRY = {
     "Source": "com.yourapp.transcription",
@@ -28,20 +26,11 @@ ENTRY = {
 }
 
 
-@pytest.fixture
-def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
-    with FaultProxy(aws_emulator.endpoint_url) as p:
-        yield p
-
-
 def events_client(url: str, read_timeout: float = 5.0) -> Any:
-    return boto3.client(
+    return emulator_client(
         "events",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(
+        url,
+        Config(
             retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt
             connect_timeout=1,
             read_timeout=read_timeout,

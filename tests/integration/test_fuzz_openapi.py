@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
-from tests.support.server import ServerProcess
+from testkit.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
+from testkit.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
 from tests.support.events import RecordingEvents
-from tests.support.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
 
 TURNS = [
     (3, "Um, so we we ship on Friday."),

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from batchscribe.aws.exceptions import LocalStackError
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import free_port
+from batchscribe.infra.exceptions import LocalStackError
 from batchscribe.infra.local import (
     banner,
     real_aws_configured,
@@ -16,7 +16,7 @@ from batchscribe.infra.local import (
     start_local_aws,
 )
 from batchscribe.infra.verify import EventFlowVerifier
-from tests.aws_support import restore_cli_logging, run_cli  # noqa: F401 - fixture
+from tests.support.aws_tooling import restore_cli_logging, run_cli  # noqa: F401 - fixture
 
 
 def test_start_local_aws_provisions_an_emulator_the_verifier_succeeds_against(

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.aws import EventSink
+from testkit.faultproxy import FaultProxy
+from testkit.server import ServerProcess
 from tests.support import bad_inputs
-from tests.support.eventsink import EventSink
-from tests.support.faultproxy import FaultProxy
-from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,9 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.openai import SYSTEM_PROMPT, OpenAICleaner
+from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
-from tests.support.standins import OpenAIStandIn, Reply
+from testkit.standins import OpenAIStandIn, Reply
 
 CHAT = "/v1/chat/completions"
 RAW = [
@@ -26,27 +27,25 @@ CLEANED = (
 )
 
 
+#: The production policy's shape (2 retries, exponential, Retry-After up to a cap), in milliseconds.
+FAST = RetryPolicy(first_delay=0.001, max_delay=0.05)
+
+
 def make(
     standin: OpenAIStandIn,
-    sleeps: list[float] | None = None,
     *,
     key: str | None = None,
     max_words: int = 500,
     **settings: object,
 ) -> OpenAICleaner:
-    """The cleaner pointed at `standin`, recording backoff sleeps instead of sleeping."""
-    recorded = sleeps if sleeps is not None else []
-
-    async def sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
+    """The cleaner pointed at `standin`, retrying with tiny delays."""
     config = Settings(
         cleaner="openai",
         openai_api_key=key or standin.api_key,
         openai_base_url=standin.base_url,
         **settings,  # type: ignore[arg-type]
     )
-    return OpenAICleaner(config, sleep=sleep, max_words=max_words)
+    return OpenAICleaner(config, retry=FAST, max_words=max_words)
 
 
 def clean(cleaner: OpenAICleaner, segments: list[Segment]) -> CleaningResult:
@@ -152,23 +151,31 @@ def test_wrong_key_keeps_raw_text_marked_degraded(openai_standin: OpenAIStandIn)
 
 def test_rate_limit_then_success_is_retried_once(openai_standin: OpenAIStandIn) -> None:
     openai_standin.queue(CHAT, Reply.error(429))
-    sleeps: list[float] = []
-    result = clean(make(openai_standin, sleeps), RAW)
+    result = clean(make(openai_standin), RAW)
     assert result.text == CLEANED
     assert not result.degraded
     assert len(openai_standin.requests) == 2
-    assert len(sleeps) == 1
     assert result.details["requests"] == 2
+
+
+def test_retry_after_is_honoured_up_to_the_cap(
+    openai_standin: OpenAIStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_standin.queue(CHAT, Reply.error(429, retry_after=1), Reply.error(500))
+    caplog.set_level(logging.WARNING, logger="batchscribe")
+    assert clean(make(openai_standin), RAW).text == CLEANED
+    delays = [r.delay_s for r in caplog.records if r.getMessage() == "openai cleaning retry"]
+    assert delays[0] == FAST.max_delay  # asked for 1 s: waited as long as the cap allows
+    assert delays[1] < FAST.max_delay  # no Retry-After: the exponential backoff alone
+    assert len(openai_standin.requests) == 3
 
 
 def test_persistent_server_error_is_retried_twice_then_raw_text(
     openai_standin: OpenAIStandIn,
 ) -> None:
     openai_standin.queue(CHAT, *[Reply.error(500)] * 3)
-    sleeps: list[float] = []
-    result = clean(make(openai_standin, sleeps), RAW)
+    result = clean(make(openai_standin), RAW)
     assert len(openai_standin.requests) == 3
-    assert len(sleeps) == 2
     assert result.text == raw_text(RAW)
     assert result.as_response() == {
         "engine": "openai",

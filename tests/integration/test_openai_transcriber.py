@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,24 +10,28 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
 from batchscribe.pipeline.transcribers.openai import OpenAITranscriber
 from batchscribe.pipeline.types import Transcript
+from testkit.standins import OpenAIStandIn, Reply
 from tests.support.fixtures import write_tone
-from tests.support.standins import OpenAIStandIn, Reply
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 
 
+#: The production policy's shape (2 retries, exponential, Retry-After up to a cap), in milliseconds.
+FAST = RetryPolicy(first_delay=0.001, max_delay=0.05)
+
+
 def make(
     standin: OpenAIStandIn,
-    sleeps: list[float] | None = None,
     *,
     key: str | None = None,
     model: str | None = None,
     timeout: float = 60,
 ) -> OpenAITranscriber:
-    """The engine pointed at `standin`, recording backoff sleeps instead of sleeping."""
+    """The engine pointed at `standin`, retrying with tiny delays."""
     settings = Settings(
         transcriber="openai",
         openai_api_key=key or standin.api_key,
@@ -35,7 +40,7 @@ def make(
     )
     if model:
         settings = settings.model_copy(update={"openai_transcribe_model": model})
-    return OpenAITranscriber(settings, sleep=(sleeps if sleeps is not None else []).append)
+    return OpenAITranscriber(settings, retry=FAST)
 
 
 def transcribe(engine: OpenAITranscriber, path: Path) -> str:
@@ -100,12 +105,8 @@ def test_rate_limit_then_success_is_retried_once(
     openai_standin: OpenAIStandIn, tone_file: Path
 ) -> None:
     openai_standin.queue(TRANSCRIPTIONS, Reply.error(429))
-    sleeps: list[float] = []
-    assert (
-        transcribe(make(openai_standin, sleeps), tone_file) == "SPEAKER_0: Hello from the stand-in."
-    )
+    assert transcribe(make(openai_standin), tone_file) == "SPEAKER_0: Hello from the stand-in."
     assert len(openai_standin.requests) == 2
-    assert len(sleeps) == 1
     assert openai_standin.requests[1].form()["file"][2] == tone_file.read_bytes()
 
 
@@ -113,19 +114,31 @@ def test_persistent_server_error_is_retried_twice_then_503(
     openai_standin: OpenAIStandIn, tone_file: Path
 ) -> None:
     openai_standin.queue(TRANSCRIPTIONS, *[Reply.error(503, retry_after=3)] * 3)
-    sleeps: list[float] = []
     with pytest.raises(EngineUnavailableError, match="HTTP 503 after 3 attempts") as info:
-        transcribe(make(openai_standin, sleeps), tone_file)
+        transcribe(make(openai_standin), tone_file)
     assert info.value.retry_after == 3
     assert len(openai_standin.requests) == 3
-    assert sleeps == [3.0, 3.0]
+
+
+def test_retry_after_is_honoured_up_to_the_cap(
+    openai_standin: OpenAIStandIn, tone_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_standin.queue(TRANSCRIPTIONS, Reply.error(429, retry_after=1), Reply.error(500))
+    caplog.set_level(logging.WARNING, logger="batchscribe")
+    transcribe(make(openai_standin), tone_file)
+    delays = [r.delay_s for r in caplog.records if r.getMessage() == "openai transcription retry"]
+    assert delays[0] == FAST.max_delay  # asked for 1 s: waited as long as the cap allows
+    assert delays[1] < FAST.max_delay  # no Retry-After: the exponential backoff alone
+    # The SDK's own retries are off: exactly the policy's attempts reached the server.
+    assert len(openai_standin.requests) == 3
 
 
 def test_timeout_is_retried_twice_then_503(openai_standin: OpenAIStandIn, tone_file: Path) -> None:
     openai_standin.queue(TRANSCRIPTIONS, *[Reply.slow(30)] * 3)
-    with pytest.raises(EngineUnavailableError, match="timeout after 3 attempts"):
+    with pytest.raises(EngineUnavailableError, match="timeout after 3 attempts") as info:
         transcribe(make(openai_standin, timeout=0.3), tone_file)
     assert len(openai_standin.requests) == 3
+    assert info.value.retry_after == 60  # no hint from the server: "try again in a minute"
 
 
 def test_silence_gives_an_empty_transcript(openai_standin: OpenAIStandIn, tone_file: Path) -> None:

@@ -17,14 +17,15 @@ import pytest
 
 from batchscribe.config import Settings
 from batchscribe.events import cli
-from batchscribe.events.outbox import FAILED, HELD, PENDING, SENDING, SENT, Outbox, Outcome
+from batchscribe.events.exceptions import EventNotFoundError
+from batchscribe.events.outbox import Outbox, OutboxStatus, Outcome
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
 from batchscribe.identity import RequestContext
 from batchscribe.infra.emulator import LocalAWSEmulator, free_port
-from tests.support.aws import EventRoute
+from testkit.aws import EventSink
 from tests.support.events import FaultyClient, add_rows, metric, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +79,7 @@ def runtime_factory() -> Iterator[Any]:
 
 
 def test_recorded_event_arrives_in_the_queue_and_validates(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -88,7 +89,7 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
     assert runtime.record(ctx, "SPEAKER_0: um hello there", "SPEAKER_0: Hello there.") == {
         "status": "queued"
     }
-    (detail,) = route.receive_details(1)
+    (detail,) = sink.receive_details(1)
     event = BatchProcessingCompletedEvent.model_validate(detail)
     assert event.interaction_id == ctx.interaction_id
     assert event.tenant_id == ctx.tenant_id
@@ -96,14 +97,14 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
     assert event.data.cleaned_transcript == "SPEAKER_0: Hello there."
     assert wait_for(
         lambda: (
-            (runtime.event_status(ctx.interaction_id, ctx.tenant_id) or {}).get("status") == SENT
+            runtime.event_status(ctx.interaction_id, ctx.tenant_id)["status"] == OutboxStatus.SENT
         )
     )
     status = runtime.event_status(ctx.interaction_id, ctx.tenant_id)
-    assert status is not None
     assert status["event_id"]
     assert status["attempts"] == 1
-    assert runtime.event_status(ctx.interaction_id, str(uuid.uuid4())) is None  # other tenant
+    with pytest.raises(EventNotFoundError):  # another tenant sees nothing
+        runtime.event_status(ctx.interaction_id, str(uuid.uuid4()))
     ready = runtime.readiness()
     assert ready["ok"]
     assert ready["publisher"] == "enabled"
@@ -111,7 +112,7 @@ def test_recorded_event_arrives_in_the_queue_and_validates(
 
 
 def test_pending_rows_go_out_in_batches_of_ten(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -123,13 +124,13 @@ def test_pending_rows_go_out_in_batches_of_ten(
         lambda params, **_: calls.append(len(params["Entries"])),
     )
     runtime.start()
-    details = route.receive_details(25)
+    details = sink.receive_details(25)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
     assert calls == [10, 10, 5]
 
 
 def test_throttling_internal_failure_and_network_errors_are_retried(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
@@ -141,20 +142,20 @@ def test_throttling_internal_failure_and_network_errors_are_retried(
     runtime = runtime_factory(settings, publisher)
     ids = prefill(settings, 3)
     runtime.start()
-    details = route.receive_details(3)
+    details = sink.receive_details(3)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
     assert faulty.script == []  # all four faults were hit, each followed by a retry
-    assert wait_for(lambda: runtime.outbox.counts()[SENT] == 3)
+    assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.SENT] == 3)
     rows = [runtime.outbox.get(i) for i in ids]
     # Every entry-attempt is accounted for: one success per row, the rest were retries.
     assert sum(r.attempts for r in rows) == sum(faulty.calls)
     retries = sum(metric("batchscribe_relay_retries_total", {"code": c}) for c in codes)
     assert retries - retries_before == sum(faulty.calls) - 3
-    assert runtime.outbox.counts()[FAILED] == 0
+    assert runtime.outbox.counts()[OutboxStatus.FAILED] == 0
 
 
 def test_terminal_codes_are_recorded_as_failed(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     runtime_factory: Any,
@@ -168,8 +169,8 @@ def test_terminal_codes_are_recorded_as_failed(
     runtime = runtime_factory(settings)
     runtime.start()
     # One bad entry must not sink its batch: the good event still goes out.
-    assert [d["interaction_id"] for d in route.receive_details(1)] == [good]
-    assert wait_for(lambda: runtime.outbox.counts()[FAILED] == 2)
+    assert [d["interaction_id"] for d in sink.receive_details(1)] == [good]
+    assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.FAILED] == 2)
     assert runtime.outbox.get(bad).error_code == "MalformedDetail"
     assert runtime.outbox.get(lost_bus).error_code == "ResourceNotFoundException"
     assert (
@@ -181,7 +182,7 @@ def test_terminal_codes_are_recorded_as_failed(
 
 def test_events_are_held_while_disabled_and_replay_sends_them(
     aws_emulator: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
@@ -209,37 +210,37 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
     assert code == 0, out
     assert "sent 2, failed 0, still pending 0" in out
     assert "secret words" not in out
-    assert len(route.receive_details(2)) == 2
+    assert len(sink.receive_details(2)) == 2
 
 
 def test_replay_include_failed_reports_what_still_fails(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     outbox = Outbox(settings.outbox_path)
-    (fixable,) = add_rows(outbox, 1, source, status=HELD)
-    (broken,) = add_rows(outbox, 1, source, detail="not json", status=HELD)
+    (fixable,) = add_rows(outbox, 1, source, status=OutboxStatus.HELD)
+    (broken,) = add_rows(outbox, 1, source, detail="not json", status=OutboxStatus.HELD)
     OutboxRelay(outbox, AWSEventPublisher(settings=settings)).drain_now(0)  # nothing pending
-    outbox.requeue([HELD])
+    outbox.requeue([OutboxStatus.HELD])
     relay = OutboxRelay(outbox, AWSEventPublisher(settings=settings))
     relay.drain_now(10)
-    assert outbox.get(broken).status == FAILED
+    assert outbox.get(broken).status == OutboxStatus.FAILED
     # Pretend the good one failed too (for example AccessDenied before a policy fix).
     outbox.claim("x", 10, 30)  # nothing due: both settled
-    assert outbox.get(fixable).status == SENT
+    assert outbox.get(fixable).status == OutboxStatus.SENT
     relay.publisher.client.close()
     outbox.close()
     args = argparse.Namespace(include_failed=True, timeout=10)
     assert cli.cmd_replay(args, settings) == 1
     assert "sent 0, failed 1" in capsys.readouterr().out
-    assert len(route.receive_details(1)) == 1  # only the fixable one, sent once
+    assert len(sink.receive_details(1)) == 1  # only the fixable one, sent once
 
 
 def test_pending_events_survive_a_restart(
     emulator_env: LocalAWSEmulator,
-    route: EventRoute,
+    sink: EventSink,
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
@@ -257,19 +258,19 @@ def test_pending_events_survive_a_restart(
     check = Outbox(dead.outbox_path)
     counts = check.counts()
     check.close()
-    assert counts[PENDING] == 5
-    assert counts[SENDING] == 0
+    assert counts[OutboxStatus.PENDING] == 5
+    assert counts[OutboxStatus.SENDING] == 0
 
     second = runtime_factory(make_settings(tmp_path, source, emulator_env.endpoint_url))
     second.start()
-    details = route.receive_details(5)
+    details = sink.receive_details(5)
     assert sorted(d["interaction_id"] for d in details) == sorted(
         c.interaction_id for c in contexts
     )
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
 ) -> None:
@@ -281,16 +282,16 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
     publisher = AWSEventPublisher(settings=settings)
     result = OutboxRelay(outbox, publisher).drain_now(1)
     assert result.sent == 1
-    assert outbox.get(crashed).status == SENT
-    assert outbox.get(busy).status == SENDING
+    assert outbox.get(crashed).status == OutboxStatus.SENT
+    assert outbox.get(busy).status == OutboxStatus.SENDING
     assert outbox.get(busy).lease_owner == "live-relay"
-    assert [d["interaction_id"] for d in route.receive_details(1)] == [crashed]
+    assert [d["interaction_id"] for d in sink.receive_details(1)] == [crashed]
     publisher.client.close()
     outbox.close()
 
 
 def test_two_processes_on_one_outbox_never_send_a_row_twice(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
 ) -> None:
@@ -327,11 +328,11 @@ def test_two_processes_on_one_outbox_never_send_a_row_twice(
                 worker.kill()
                 worker.communicate()
     assert sum(sent) == 60
-    details = route.receive_details(60)
+    details = sink.receive_details(60)
     received = [d["interaction_id"] for d in details]
     assert sorted(received) == sorted(ids)  # each exactly once
-    assert route.receive_details(1, timeout=1) == []
-    assert outbox.counts()[SENT] == 60
+    assert sink.receive_details(1, timeout=1) == []
+    assert outbox.counts()[OutboxStatus.SENT] == 60
     outbox.close()
 
 
@@ -344,22 +345,24 @@ def test_sent_events_are_purged_after_the_retention(
     settings = make_settings(tmp_path, source, emulator_env.endpoint_url, outbox_retention_days=1)
     outbox = Outbox(settings.outbox_path)
     old, recent = add_rows(outbox, 2, source)
-    (old_pending,) = add_rows(outbox, 1, source, bus="no-such-bus", status=HELD)
+    (old_pending,) = add_rows(outbox, 1, source, bus="no-such-bus", status=OutboxStatus.HELD)
     rows = outbox.claim("me", 10, 30)
     assert len(rows) == 2
     by_id = {r.interaction_id: r.id for r in rows}
-    outbox.apply("me", [Outcome(by_id[old], SENT, event_id="e1")], now=time.time() - 2 * 86400)
-    outbox.apply("me", [Outcome(by_id[recent], SENT, event_id="e2")])
+    outbox.apply(
+        "me", [Outcome(by_id[old], OutboxStatus.SENT, event_id="e1")], now=time.time() - 2 * 86400
+    )
+    outbox.apply("me", [Outcome(by_id[recent], OutboxStatus.SENT, event_id="e2")])
     outbox.close()
     runtime = runtime_factory(settings)
     runtime.start()
     assert wait_for(lambda: runtime.outbox.get(old) is None)
     assert runtime.outbox.get(recent) is not None
-    assert runtime.outbox.get(old_pending).status == HELD  # only sent rows are purged
+    assert runtime.outbox.get(old_pending).status == OutboxStatus.HELD  # only sent rows are purged
 
 
 def test_stop_drains_pending_events_before_returning(
-    route: EventRoute,
+    sink: EventSink,
     settings: Settings,
     source: str,
     runtime_factory: Any,
@@ -371,6 +374,6 @@ def test_stop_drains_pending_events_before_returning(
     runtime.stop()
     counts = writer.counts()
     writer.close()
-    assert counts[SENT] == 30
-    assert counts[PENDING] == counts[SENDING] == 0
-    assert sorted(d["interaction_id"] for d in route.receive_details(30)) == sorted(ids)
+    assert counts[OutboxStatus.SENT] == 30
+    assert counts[OutboxStatus.PENDING] == counts[OutboxStatus.SENDING] == 0
+    assert sorted(d["interaction_id"] for d in sink.receive_details(30)) == sorted(ids)

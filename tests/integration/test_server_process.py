@@ -3,6 +3,7 @@ answering while it works, admission is bounded (503 + Retry-After), and SIGTERM 
 
 from __future__ import annotations
 
+import json
 import threading
 import wave
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess
+from testkit.server import ServerProcess
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -81,3 +82,20 @@ def test_sigterm_exits_cleanly(server: ServerProcess) -> None:
     log = server.log_path.read_text()
     assert "stopping batchscribe" in log
     assert '"level": "ERROR"' not in log
+
+
+def test_the_port_given_to_serve_is_the_port_in_the_startup_configuration(
+    tmp_path: Path,
+) -> None:
+    """`serve --port` overrides PORT in the configuration the server logs, not only in the
+    socket it binds: an operator reading the log sees where it listens."""
+    server = ServerProcess(
+        {"WORKERS": "1", "OUTBOX_PATH": str(tmp_path / "outbox.db")}, tmp_path / "server.log"
+    )
+    server.env["PORT"] = str(server.port - 1 if server.port > 1024 else server.port + 1)
+    with server:
+        assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+    lines = [json.loads(line) for line in server.log_tail(10_000).splitlines() if line[:1] == "{"]
+    (starting,) = [line for line in lines if line["message"] == "starting batchscribe"]
+    assert starting["config"]["port"] == server.port
+    assert starting["config"]["host"] == "127.0.0.1"

@@ -1,4 +1,5 @@
-"""Property 2: the context fallback chain holds for any combination of headers and env."""
+"""Property 2: the context fallback chain holds for any combination of headers and the
+`MOCK_*` settings (read from the environment)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
+from batchscribe.config import Settings
 from batchscribe.http.identity import get_request_context, is_uuid4
 from tests.strategies import header_values, not_uuid4_strings, uuid4_strings
 
@@ -16,9 +18,6 @@ from tests.strategies import header_values, not_uuid4_strings, uuid4_strings
 def _request(headers: dict[str, str]) -> Request:
     raw = [(k.lower().encode(), v.encode("utf-8")) for k, v in headers.items()]
     return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
-
-
-maybe = st.none().__or__
 
 
 @settings(max_examples=200, deadline=None)
@@ -53,7 +52,7 @@ def test_fallback_chain(
             else:
                 mp.setenv(name, value)
         request = _request(headers)
-        ctx = get_request_context(request)
+        ctx = get_request_context(request, Settings())
 
     chosen_tenant = (tenant_header.strip() or None) if tenant_header else None
     if chosen_tenant is None and tenant_env is not None:

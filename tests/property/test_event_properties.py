@@ -31,7 +31,7 @@ from batchscribe.events.schema import (
 )
 from batchscribe.identity import RequestContext
 from batchscribe.logging_setup import JsonFormatter
-from tests.strategies_events import Transcripts, contexts, entry_error_codes, transcripts
+from tests.strategies import Transcripts, contexts, entry_error_codes, transcripts
 from tests.support.events import DETAIL_FIELDS
 
 VALIDATOR = jsonschema.Draft202012Validator(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from batchscribe.pipeline.segments import split_long_lines
 from batchscribe.pipeline.transcribers.deepgram import words_to_segments
 from batchscribe.pipeline.types import Segment, Transcript
-from tests.strategies_hosted import deepgram_word_lists, long_turns
+from tests.strategies import deepgram_word_lists, long_turns
 
 # The contract's sentence end, written independently of the implementation.
 _END = re.compile(r"[.?!][\"')\]]*$")

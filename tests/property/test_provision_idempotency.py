@@ -7,12 +7,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from batchscribe.aws.clients import AWSTarget
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
-from tests.aws_support import DLQ, QUEUE, RULE, clients, queue_url, snapshot
-from tests.strategies_aws import deletion_plans
+from batchscribe.infra.target import AWSTarget
+from testkit.aws import reset_emulator
+from tests.strategies import deletion_plans
+from tests.support.aws_tooling import DLQ, QUEUE, RULE, clients, queue_url, snapshot
 
 
 def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:
@@ -54,7 +55,7 @@ def _assert_complete_and_correct(sqs: Any, events: Any) -> None:
 def test_any_sequence_of_runs_ends_complete_and_a_rerun_changes_nothing(
     emulator_env: LocalAWSEmulator, plan: list[frozenset[str]]
 ) -> None:
-    emulator_env.reset()
+    reset_emulator(emulator_env.endpoint_url)
     sqs, events = clients(emulator_env)
     target = AWSTarget.from_settings(Settings())
 

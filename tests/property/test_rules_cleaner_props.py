@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from batchscribe.pipeline.cleaners.rules import FILLERS, RulesCleaner, split_sentences
 from batchscribe.pipeline.types import Transcript, parse_turns
-from tests.strategies_pipeline import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
+from tests.strategies import NoisyTranscript, arbitrary_transcripts, noisy_transcripts
+from tests.support.transcripts import clean_text
 
 CLEANER = RulesCleaner()
 _EDGE = "\"'()[]{},;:.?!\u2026\u2019-"
@@ -74,7 +75,7 @@ def test_sentences_are_capitalised_and_punctuated(noisy: NoisyTranscript) -> Non
 @given(noisy_transcripts())
 def test_cleaning_is_idempotent(noisy: NoisyTranscript) -> None:
     cleaned = CLEANER.clean_transcript(noisy.transcript).text
-    assert CLEANER.clean_text(cleaned) == cleaned
+    assert clean_text(cleaned) == cleaned
 
 
 @settings(max_examples=300)
@@ -90,10 +91,10 @@ def test_arbitrary_text_keeps_labels_invents_nothing_and_is_idempotent(
         source = set(keys(original.text))
         source |= {part for k in source for part in k.split("-")}
         assert set(keys(turn.text)) <= source
-    assert CLEANER.clean_text(result.text) == result.text
+    assert clean_text(result.text) == result.text
 
 
 @given(st.text(max_size=200))
 def test_clean_text_never_raises_and_is_idempotent(text: str) -> None:
-    once = CLEANER.clean_text(text)
-    assert CLEANER.clean_text(once) == once
+    once = clean_text(text)
+    assert clean_text(once) == once

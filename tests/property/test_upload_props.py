@@ -13,20 +13,10 @@ from starlette.requests import Request
 
 from batchscribe.http.exceptions import UploadError, UploadTooLargeError
 from batchscribe.http.upload import ACCEPTED_EXTENSIONS, receive_upload
+from tests.strategies import file_stems, upload_extensions
 
 BOUNDARY = "----batchscribe-test-boundary"
 LIMIT = 4096
-
-extensions = st.one_of(
-    st.sampled_from(sorted(ACCEPTED_EXTENSIONS)),
-    st.sampled_from([".WAV", ".Mp3", ".txt", ".exe", ".mp4", ".wav.exe", ""]),
-    st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=5).map(lambda s: "." + s),
-)
-stems = st.text(
-    st.characters(codec="ascii", categories=("L", "N"), include_characters="-_ "),
-    min_size=1,
-    max_size=30,
-)
 
 
 def multipart(filename: str, data: bytes, field: str = "file") -> bytes:
@@ -64,8 +54,8 @@ def make_request(body: bytes, chunk: int) -> Request:
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    stem=stems,
-    ext=extensions,
+    stem=file_stems(),
+    ext=upload_extensions(),
     size=st.one_of(st.integers(0, 64), st.integers(LIMIT - 64, LIMIT + 64)),
     chunk=st.integers(1, 5000),
 )

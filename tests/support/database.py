@@ -3,7 +3,6 @@ every storage test runs on both."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from batchscribe.db import Database
 
-__all__ = ["database", "database_url", "postgres_url"]
+__all__ = ["database", "database_url"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,19 +29,3 @@ def database(database_url: str) -> Iterator[Database]:
     finally:
         db.dispose()
 
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:  # TEMPORARY until the shared PostgreSQL fixture lands
-    import uuid
-
-    import sqlalchemy as sa
-
-    admin = os.environ["DEV_PG_URL"]
-    name = "t_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield admin.rsplit("/", 1)[0] + "/" + name
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-    engine.dispose()

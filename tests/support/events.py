@@ -10,7 +10,8 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client import REGISTRY
 
-from batchscribe.events.outbox import PENDING, Outbox
+from batchscribe.events.exceptions import EventNotFoundError
+from batchscribe.events.outbox import Outbox, OutboxStatus
 from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from batchscribe.identity import RequestContext
 
@@ -52,7 +53,7 @@ def add_rows(
     tenant_id: str | None = None,
     detail: str | None = None,
     bus: str = "default",
-    status: str = PENDING,
+    status: OutboxStatus = OutboxStatus.PENDING,
 ) -> list[str]:
     """Write `count` valid events straight into the outbox (as another process would)."""
     ids = []
@@ -134,10 +135,20 @@ class RecordingEvents:
         return {"status": "queued"}
 
     def readiness(self) -> dict[str, Any]:
-        return {"ok": True, "publisher": "test"}
+        return {
+            "ok": True,
+            "outbox": {"path": "(recording)", "writable": True, "error": None},
+            "publisher": "disabled",
+            "publisher_reason": "events are recorded in memory by the test",
+            "relay_running": False,
+            "pending": 0,
+            "held": 0,
+            "failed": 0,
+            "oldest_pending_age_seconds": None,
+        }
 
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
-        return None
+    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any]:
+        raise EventNotFoundError(interaction_id)
 
     def start(self) -> None:
         pass

@@ -1,5 +1,5 @@
-"""Pytest fixtures for the hosted-API stand-ins, small generated audio files, and an
-EventBridge -> SQS route on the emulator for event tests.
+"""Pytest fixtures built on `testkit`: the hosted-API stand-ins, the fault proxy, an
+EventBridge -> SQS sink on the emulator for event tests, and small generated audio files.
 
 Import them into a conftest: `from tests.support.fixtures import *  # noqa: F403`.
 """
@@ -18,16 +18,14 @@ import av
 import pytest
 
 from batchscribe.infra.emulator import LocalAWSEmulator
-from tests.support.aws import EventRoute, route_events_to_queue
-from tests.support.eventsink import EventSink
-from tests.support.faultproxy import FaultProxy
-from tests.support.standins import DeepgramStandIn, OpenAIStandIn
+from testkit.aws import EventSink
+from testkit.faultproxy import FaultProxy
+from testkit.standins import DeepgramStandIn, OpenAIStandIn
 
 __all__ = [
     "deepgram_standin",
     "openai_standin",
     "proxy",
-    "route",
     "sink",
     "source",
     "tone_file",
@@ -89,16 +87,6 @@ def source() -> str:
 
 
 @pytest.fixture
-def route(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventRoute]:
-    """A fresh queue receiving every event of `source`, removed after the test."""
-    route = route_events_to_queue(aws_emulator.endpoint_url, source)
-    try:
-        yield route
-    finally:
-        route.close()
-
-
-@pytest.fixture
 def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of the emulator; point AWS_ENDPOINT_URL at `.url`."""
     with FaultProxy(aws_emulator.endpoint_url) as fault_proxy:
@@ -107,7 +95,7 @@ def proxy(aws_emulator: LocalAWSEmulator) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def sink(aws_emulator: LocalAWSEmulator, source: str) -> Iterator[EventSink]:
-    """A queue and rule collecting every event of `source`, removed after the test."""
+    """A fresh queue receiving every event of `source` (`receive_details()`, `collect()`)."""
     event_sink = EventSink.create(aws_emulator.endpoint_url, source)
     try:
         yield event_sink

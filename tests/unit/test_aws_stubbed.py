@@ -1,5 +1,6 @@
-"""What the emulator cannot produce, with botocore's Stubber: AccessDenied, throttling, network
-errors, rejected credentials, and the verifier's polling cadence."""
+"""What the emulator cannot produce, with botocore's Stubber: AccessDenied, error codes and
+their translation, rejected credentials, and the verifier's polling cadence. (Retries go through
+real HTTP: tests/integration/test_aws_retries.py.)"""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
-from batchscribe.aws.clients import AWSCaller, AWSTarget
+from batchscribe.aws.clients import AWSCaller
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
+    AWSError,
+    AWSRequestError,
+    AWSResourceNotFoundError,
     AWSUnavailableError,
+    QueueNotFoundError,
 )
 from batchscribe.config import Settings
-from batchscribe.infra.emulator import free_port
+from batchscribe.infra.exceptions import ProvisioningError
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
+from batchscribe.infra.target import AWSTarget
 from batchscribe.infra.verify import EventFlowVerifier
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/meeting-transcripts-queue"
@@ -51,13 +56,9 @@ def events() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def _provisioner(sqs: Any, events: Any, sleeps: list[float]) -> AWSInfrastructureProvisioner:
+def _provisioner(sqs: Any, events: Any) -> AWSInfrastructureProvisioner:
     return AWSInfrastructureProvisioner(
-        target=AWSTarget.from_settings(Settings()),
-        sqs_client=sqs,
-        events_client=events,
-        backoff_base=0.01,
-        sleep=sleeps.append,
+        target=AWSTarget.from_settings(Settings()), sqs_client=sqs, events_client=events
     )
 
 
@@ -69,7 +70,7 @@ def test_access_denied_names_the_actions_needed(
         "get_queue_url", "AccessDenied", "not authorized", http_status_code=403
     )
     with pytest.raises(AWSAccessDeniedError) as caught:
-        _provisioner(client, events[0], []).create_dlq()
+        _provisioner(client, events[0]).create_dlq()
     message = str(caught.value)
     assert "sqs:GetQueueUrl" in message  # the action that was refused
     for action in ("sqs:CreateQueue", "sqs:SetQueueAttributes", "events:PutRule",
@@ -78,78 +79,82 @@ def test_access_denied_names_the_actions_needed(
     assert "docs/iam/provisioner-policy.json" in message
 
 
-def test_throttling_is_retried_with_exponential_backoff_then_succeeds(
-    sqs: tuple[Any, Stubber], events: tuple[Any, Stubber]
+@pytest.mark.parametrize(
+    ("code", "status", "error", "retryable"),
+    [
+        ("ThrottlingException", 400, AWSUnavailableError, True),
+        ("RequestThrottled", 403, AWSUnavailableError, True),
+        ("InternalError", 500, AWSUnavailableError, True),
+        ("SomethingNew", 503, AWSUnavailableError, True),  # any 5xx
+        ("AWS.SimpleQueueService.NonExistentQueue", 400, QueueNotFoundError, False),
+        ("QueueDoesNotExist", 400, QueueNotFoundError, False),
+        ("ResourceNotFoundException", 400, AWSResourceNotFoundError, False),
+        ("InvalidAttributeValue", 400, AWSRequestError, False),
+        ("ExpiredToken", 403, AWSCredentialsError, False),
+    ],
+)
+def test_errors_are_translated_by_code_and_status(
+    sqs: tuple[Any, Stubber], code: str, status: int, error: type[AWSError], retryable: bool
 ) -> None:
     client, stubber = sqs
-    for _ in range(3):
-        stubber.add_client_error("get_queue_url", "RequestThrottled", http_status_code=400)
-    stubber.add_response("get_queue_url", {"QueueUrl": QUEUE_URL})
-    stubber.add_response(
-        "get_queue_attributes",
-        {
-            "Attributes": {
-                "QueueArn": "arn:aws:sqs:us-east-1:123456789012:meeting-transcripts-dlq",
-                "MessageRetentionPeriod": "1209600",
-                "SqsManagedSseEnabled": "true",
-            }
-        },
+    stubber.add_client_error("get_queue_url", code, "some text", http_status_code=status)
+    with pytest.raises(error) as caught:
+        AWSCaller().call(client, "get_queue_url", QueueName="q")
+    assert type(caught.value) is error
+    assert caught.value.code == code
+    assert caught.value.retryable is retryable
+
+
+def test_message_text_never_decides_the_translation(sqs: tuple[Any, Stubber]) -> None:
+    """An error whose text names another code is still what its code says."""
+    client, stubber = sqs
+    stubber.add_client_error(
+        "get_queue_url",
+        "InvalidParameterValue",
+        "not ThrottlingException, not AWS.SimpleQueueService.NonExistentQueue",
+        http_status_code=400,
     )
-    sleeps: list[float] = []
-    outcome = _provisioner(client, events[0], sleeps).create_dlq()
-    assert outcome.action == "exists"
-    assert sleeps == [0.01, 0.02, 0.04]
+    with pytest.raises(AWSRequestError) as caught:
+        AWSCaller().call(client, "get_queue_url", QueueName="q")
+    assert not caught.value.retryable
 
 
-def test_throttling_that_never_ends_fails_clearly_after_three_retries(
+@pytest.mark.parametrize("code", ["AWS.SimpleQueueService.QueueDeletedRecently",
+                                  "QueueDeletedRecently"])  # fmt: skip
+def test_recreating_a_just_deleted_queue_says_to_wait_a_minute(
+    sqs: tuple[Any, Stubber], events: tuple[Any, Stubber], code: str
+) -> None:
+    client, stubber = sqs
+    stubber.add_client_error(
+        "get_queue_url", "AWS.SimpleQueueService.NonExistentQueue", http_status_code=400
+    )
+    # AWS's own message does not repeat the code: the code alone must decide.
+    stubber.add_client_error(
+        "create_queue",
+        code,
+        "You must wait 60 seconds after deleting a queue before you can create another with "
+        "the same name.",
+        http_status_code=400,
+    )
+    with pytest.raises(ProvisioningError, match="wait a minute and run again"):
+        _provisioner(client, events[0]).create_dlq()
+
+
+def test_another_create_queue_refusal_is_not_mistaken_for_a_recent_deletion(
     sqs: tuple[Any, Stubber], events: tuple[Any, Stubber]
 ) -> None:
     client, stubber = sqs
-    for _ in range(4):
-        stubber.add_client_error("get_queue_url", "ThrottlingException", http_status_code=400)
-    sleeps: list[float] = []
-    with pytest.raises(AWSUnavailableError, match="after 3 retries"):
-        _provisioner(client, events[0], sleeps).create_dlq()
-    assert len(sleeps) == 3
-
-
-def test_server_errors_are_retried_too(sqs: tuple[Any, Stubber]) -> None:
-    client, stubber = sqs
-    stubber.add_client_error("get_queue_url", "InternalError", http_status_code=500)
-    stubber.add_response("get_queue_url", {"QueueUrl": QUEUE_URL})
-    caller = AWSCaller(backoff_base=0.0, sleep=lambda _: None)
-    response = caller.call(client, "get_queue_url", QueueName="meeting-transcripts-queue")
-    assert response["QueueUrl"] == QUEUE_URL
-
-
-def test_network_errors_are_retried_three_times_then_fail_clearly() -> None:
-    # A real connection refused: nothing listens on this loopback port.
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    client = _client("sqs", endpoint)
-    sleeps: list[float] = []
-    caller = AWSCaller(backoff_base=0.01, sleep=sleeps.append)
-    with pytest.raises(AWSUnavailableError) as caught:
-        caller.call(client, "get_queue_url", QueueName="meeting-transcripts-queue")
-    assert sleeps == [0.01, 0.02, 0.04]
-    assert endpoint in str(caught.value)
-    assert "after 3 retries" in str(caught.value)
-    assert isinstance(caught.value.__cause__, EndpointConnectionError)
-    client.close()
-
-
-def test_network_error_then_recovery_succeeds(sqs: tuple[Any, Stubber]) -> None:
-    client, stubber = sqs
-    stubber.add_response("get_queue_url", {"QueueUrl": QUEUE_URL})
-    failures = iter([EndpointConnectionError(endpoint_url="https://sqs.example")])
-
-    def flaky_send(**_: Any) -> None:
-        error = next(failures, None)
-        if error is not None:
-            raise error
-
-    client.meta.events.register_first("before-parameter-build.sqs.GetQueueUrl", flaky_send)
-    caller = AWSCaller(backoff_base=0.0, sleep=lambda _: None)
-    assert caller.call(client, "get_queue_url", QueueName="q")["QueueUrl"] == QUEUE_URL
+    stubber.add_client_error(
+        "get_queue_url", "AWS.SimpleQueueService.NonExistentQueue", http_status_code=400
+    )
+    stubber.add_client_error(
+        "create_queue",
+        "InvalidAttributeName",
+        "unknown attribute, QueueDeletedRecently is not the point",
+        http_status_code=400,
+    )
+    with pytest.raises(AWSRequestError, match="InvalidAttributeName"):
+        _provisioner(client, events[0]).create_dlq()
 
 
 def test_rejected_credentials_are_a_credentials_error(sqs: tuple[Any, Stubber]) -> None:

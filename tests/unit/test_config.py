@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from batchscribe.config import Settings
+from batchscribe.config import ConfigError, Settings, exit_on_config_error, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +59,66 @@ def test_nonsense_fails_at_startup(monkeypatch: pytest.MonkeyPatch, name: str, v
 
 def test_hosted_engines_require_their_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSCRIBER", "deepgram")
-    with pytest.raises(ValidationError, match="DEEPGRAM_API_KEY"):
+    with pytest.raises(ValidationError, match="TRANSCRIBER=deepgram"):
         Settings()
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.problems == [
+        "DEEPGRAM_API_KEY: required by TRANSCRIBER=deepgram; set it, or use TRANSCRIBER=sphinx"
+    ]
     monkeypatch.setenv("TRANSCRIBER", "sphinx")
     monkeypatch.setenv("CLEANER", "openai")
-    with pytest.raises(ValidationError, match="OPENAI_API_KEY"):
-        Settings()
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.problems == [
+        "OPENAI_API_KEY: required by CLEANER=openai; set it, or choose another engine"
+    ]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert load_settings().cleaner == "openai"
+
+
+def test_every_bad_variable_is_one_line_naming_it_and_what_it_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    monkeypatch.setenv("TRANSCRIBER", "deepgram")
+    monkeypatch.setenv("MAX_UPLOAD_MB", "-1")
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    monkeypatch.setenv("EVENT_MAX_BYTES", "2000000")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert sorted(str(info.value).splitlines()) == [
+        "DEEPGRAM_API_KEY: required by TRANSCRIBER=deepgram; set it, or use TRANSCRIBER=sphinx",
+        "EVENT_MAX_BYTES: '2000000' is not a valid integer (greater than 0, at most 1048576)",
+        "LOG_LEVEL: 'loud' is not one of: DEBUG, INFO, WARNING, ERROR",
+        "MAX_UPLOAD_MB: '-1' is not a valid number (greater than 0)",
+        "PORT: 'abc' is not a valid integer (1-65535)",
+    ]
+
+
+def test_a_bad_value_in_the_dotenv_file_is_named_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CLEANER=magic\n")  # tests run in tmp_path
+    with pytest.raises(ConfigError, match=r"^CLEANER: 'magic' is not one of: rules, openai$"):
+        load_settings()
+
+
+def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    settings = load_settings(port=9001, host=None)  # None: the flag was not given
+    assert (settings.host, settings.port) == ("0.0.0.0", 9001)
+
+
+def test_entry_points_print_the_lines_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    @exit_on_config_error
+    def main() -> int:
+        raise ConfigError(["PORT: 'abc' is not a valid integer (1-65535)", "WORKERS: ..."])
+
+    assert main() == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "PORT: 'abc' is not a valid integer (1-65535)",
+        "WORKERS: ...",
+    ]
 
 
 def test_empty_variables_mean_default(monkeypatch: pytest.MonkeyPatch) -> None:

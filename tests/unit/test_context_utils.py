@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from batchscribe.config import get_settings
+from batchscribe.http.deps import ContextDep
 from batchscribe.http.identity import (
     InvalidHeaderError,
     get_request_context,
     is_uuid4,
     shorten,
 )
+from batchscribe.logging_setup import JsonFormatter
 
 
 def make_request(headers: dict[str, str] | None = None) -> Request:
@@ -110,3 +117,53 @@ def test_utf8_header_values_are_decoded() -> None:
     value = "José Müller".encode()
     scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"x-user-id", value)]}
     assert get_request_context(Request(scope)).user_id == "José Müller"
+
+
+def test_mock_identity_from_a_dotenv_file_is_used(tmp_path: Path) -> None:
+    """`.env` is read into Settings; the identity fallbacks must come from there (an app's
+    requests), not only from the process environment."""
+    tenant = str(uuid.uuid4())
+    (tmp_path / ".env").write_text(f"MOCK_TENANT_ID={tenant}\nMOCK_USER_ID=dotenv-user\n")
+    app = FastAPI()
+    app.state.settings = get_settings()
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "app": app}
+    ctx = get_request_context(Request(scope))
+    assert (ctx.tenant_id, ctx.user_id) == (tenant, "dotenv-user")
+
+
+class _JsonLines(logging.Handler):
+    """Keeps each record as the JSON line the service would print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_context_dependency_uses_app_settings_and_tags_the_route_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through FastAPI: the MOCK_* values of the app's own Settings apply, and a log line
+    written by the route carries the request's interaction id."""
+    route_logger = logging.getLogger("tests.identity_route")
+    capture = _JsonLines()
+    monkeypatch.setattr(route_logger, "handlers", [capture])
+    monkeypatch.setattr(route_logger, "level", logging.INFO)
+    app = FastAPI()
+
+    @app.get("/whoami")
+    def whoami(context: ContextDep) -> dict[str, Any]:
+        route_logger.info("handling")
+        return {"tenant_id": context.tenant_id, "interaction_id": context.interaction_id}
+
+    tenant = str(uuid.uuid4())
+    app.state.settings = get_settings().model_copy(update={"mock_tenant_id": tenant})
+    with TestClient(app) as client:
+        body = client.get("/whoami").json()
+    assert body["tenant_id"] == tenant
+    assert is_uuid4(body["interaction_id"])
+    assert len(capture.lines) == 1
+    assert f'"interaction_id": "{body["interaction_id"]}"' in capture.lines[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 
 from batchscribe.config import Settings
 from batchscribe.events import cli
-from batchscribe.events.outbox import HELD, PENDING, TOO_LARGE
+from batchscribe.events.exceptions import EventNotFoundError
+from batchscribe.events.outbox import Outbox, OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.identity import RequestContext
@@ -61,7 +63,7 @@ def test_record_queues_a_valid_event(tmp_path: Path) -> None:
     assert runtime.outbox is not None
     row = runtime.outbox.get(ctx.interaction_id)
     assert row is not None
-    assert row.status == PENDING
+    assert row.status == OutboxStatus.PENDING
     assert json.loads(row.entry["Detail"])["account_id"] == "acct"
     assert (row.raw_len, row.cleaned_len) == (len(RAW), len(CLEANED))
     _close(runtime)
@@ -107,8 +109,9 @@ def test_an_event_over_the_limit_is_recorded_as_too_large(tmp_path: Path) -> Non
     assert answer["status"] == "too_large"
     assert answer["size_bytes"] > answer["limit_bytes"] == 400
     assert runtime.outbox is not None
-    assert runtime.outbox.get(ctx.interaction_id).status == TOO_LARGE  # type: ignore[union-attr]
-    assert runtime.event_status(ctx.interaction_id, ctx.tenant_id)["status"] == TOO_LARGE  # type: ignore[index]
+    assert runtime.outbox.get(ctx.interaction_id).status == OutboxStatus.TOO_LARGE  # type: ignore[union-attr]
+    status = runtime.event_status(ctx.interaction_id, ctx.tenant_id)
+    assert status["status"] == OutboxStatus.TOO_LARGE
     _close(runtime)
 
 
@@ -126,12 +129,13 @@ def test_event_status_is_only_for_the_same_tenant(tmp_path: Path) -> None:
     ctx = _ctx()
     runtime.record(ctx, RAW, CLEANED)
     mine = runtime.event_status(ctx.interaction_id, ctx.tenant_id)
-    assert mine is not None
-    assert mine["status"] == PENDING
+    assert mine["status"] == OutboxStatus.PENDING
     assert mine["created_at"].endswith("Z")
     assert "card number" not in json.dumps(mine)
-    assert runtime.event_status(ctx.interaction_id, str(uuid.uuid4())) is None
-    assert runtime.event_status(str(uuid.uuid4()), ctx.tenant_id) is None
+    with pytest.raises(EventNotFoundError):  # another tenant's event looks absent
+        runtime.event_status(ctx.interaction_id, str(uuid.uuid4()))
+    with pytest.raises(EventNotFoundError):
+        runtime.event_status(str(uuid.uuid4()), ctx.tenant_id)
     _close(runtime)
 
 
@@ -165,13 +169,56 @@ def test_cli_status_and_list_show_states_and_lengths_not_text(
     settings = runtime.settings
     assert cli.cmd_status(argparse.Namespace(json=True), settings) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["counts"][PENDING] == 1
-    assert status["counts"][HELD] == 0
+    assert status["counts"]["pending"] == 1
+    assert status["counts"]["held"] == 0
     assert cli.cmd_list(argparse.Namespace(status=None, limit=5, json=False), settings) == 0
     table = capsys.readouterr().out
     assert ctx.interaction_id in table
     assert str(len(RAW)) in table
     assert "card number" not in table
+
+
+@pytest.mark.parametrize("command", ["status", "list", "replay"])
+def test_cli_run_where_there_is_no_outbox_says_so_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    missing = tmp_path / "elsewhere" / "outbox.db"
+    settings = Settings(
+        outbox_path=missing, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="dummy"
+    )
+    args = argparse.Namespace(json=False, status=None, limit=5, include_failed=False, timeout=1)
+    run = {"status": cli.cmd_status, "list": cli.cmd_list, "replay": cli.cmd_replay}[command]
+    assert run(args, settings) == 1
+    error = capsys.readouterr().err
+    assert f"no outbox at {missing}" in error
+    assert "OUTBOX_PATH" in error
+    assert not missing.exists()
+    assert not missing.parent.exists()
+
+
+def test_cli_list_closes_the_outbox_when_its_query_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = _runtime(tmp_path)
+    runtime.record(_ctx(), RAW, CLEANED)
+    _close(runtime)
+    # A file another version wrote: the column the query filters on has another name.
+    with sqlite3.connect(runtime.settings.outbox_path) as conn:
+        conn.execute("ALTER TABLE outbox RENAME COLUMN status TO state")
+    conn.close()
+    opened: list[Outbox] = []
+    original_close = Outbox.close
+
+    def tracking_close(self: Outbox) -> None:
+        opened.append(self)
+        original_close(self)
+
+    monkeypatch.setattr(Outbox, "close", tracking_close)
+    for status in ("held", None):
+        args = argparse.Namespace(status=status, limit=5, json=False)
+        assert cli.cmd_list(args, runtime.settings) == 1
+        assert capsys.readouterr().err.startswith("error: ")
+    assert len(opened) == 2  # each run closed the outbox it opened
 
 
 def test_cli_parser_registers_outbox_commands() -> None:

@@ -13,7 +13,7 @@ import batchscribe
 PACKAGE_ROOT = Path(batchscribe.__file__).resolve().parent
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
 #: Packages that must run without a web framework, even through what they import.
-FRAMEWORK_FREE = ("pipeline", "events")
+FRAMEWORK_FREE = ("pipeline", "events", "services")
 #: The seed plan's module names, kept as re-exports of the real homes. They are entry points
 #: for users; nothing inside the package may depend on them.
 SEED_SHIMS = ("models", "utils", "routers")
@@ -129,3 +129,17 @@ def test_pipeline_and_events_never_import_a_web_framework() -> None:
                 if name in modules:
                     todo.append(name)
         assert len(seen) > 3, f"found too few modules of batchscribe.{unit} to trust this"
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """The one-way rule holds inside packages too: the HTTP routes use the dependencies and the
+    error mapping, which never import a route back; a cycle means a piece is in the wrong
+    module."""
+    modules = _modules()
+    graph = {
+        module: {name for name in imported if name in modules and name != module}
+        for module, imported in modules.items()
+    }
+    assert {"batchscribe.http.app", "batchscribe.http.routes.batch"} <= set(graph)
+    cycle = _cycle(graph)
+    assert cycle is None, "modules import each other: " + " -> ".join(cycle or [])

@@ -9,6 +9,7 @@ import pytest
 from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.rules import RulesCleaner, clean_sentence
 from batchscribe.pipeline.types import Segment, Transcript
+from tests.support.transcripts import clean_text
 
 CLEANER = RulesCleaner()
 
@@ -94,7 +95,7 @@ def test_filler_only_utterance_inside_a_turn_disappears() -> None:
 
 
 def test_existing_punctuation_splits_sentences() -> None:
-    assert CLEANER.clean_text("SPEAKER_0: hello. how are you? um fine") == (
+    assert clean_text("SPEAKER_0: hello. how are you? um fine") == (
         "SPEAKER_0: Hello. How are you? Fine."
     )
 
@@ -103,7 +104,7 @@ def test_output_cleaned_again_is_unchanged() -> None:
     once = CLEANER.clean_transcript(
         transcript((0, "um i-i think the the plan uh works"), (1, "uh-huh"), (0, "ok then"))
     ).text
-    assert CLEANER.clean_text(once) == once
+    assert clean_text(once) == once
 
 
 def test_empty_transcript_cleans_to_empty_text() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from batchscribe.pipeline.segments import split_long_lines, split_long_text
+from batchscribe.pipeline.segments import split_long_lines
 from batchscribe.pipeline.types import Segment, format_turns
+from tests.support.transcripts import split_long_text
 
 
 def sentences(count: int, words_each: int, end: str = ".") -> str:

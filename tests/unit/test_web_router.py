@@ -8,8 +8,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from batchscribe.config import get_settings
+from batchscribe.config import Settings, get_settings
 from batchscribe.http.routes.web import mount_web
+from batchscribe.pipeline.formats import ACCEPTED_SENTENCE, html_accept_attribute
 
 
 def _client() -> TestClient:
@@ -27,6 +28,23 @@ def test_page_states_the_configured_upload_limit(monkeypatch: pytest.MonkeyPatch
     assert response.headers["content-type"].startswith("text/html")
     assert 'up to <span id="size-limit">2.5 MB</span>' in response.text
     assert 'data-max-upload-mb="2.5"' in response.text
+
+
+def test_page_uses_the_limit_of_the_app_it_is_served_by() -> None:
+    app = FastAPI()
+    app.state.settings = Settings(max_upload_mb=3)
+    mount_web(app)
+    with TestClient(app) as client:
+        assert 'data-max-upload-mb="3"' in client.get("/").text
+
+
+def test_page_lists_the_formats_the_server_accepts() -> None:
+    with _client() as client:
+        page = client.get("/").text
+    assert f'accept="{html_accept_attribute()}"' in page
+    assert f"{ACCEPTED_SENTENCE}, up to" in page
+    assert f'data-accepted-formats="{ACCEPTED_SENTENCE}"' in page
+    assert "__" not in page  # every placeholder was filled in
 
 
 def test_page_allows_only_its_own_origin() -> None:

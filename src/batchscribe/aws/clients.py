@@ -1,16 +1,22 @@
-"""boto3 clients for the AWS tooling, and the one place botocore errors are translated.
+"""The one factory of boto3 sessions and clients, and the thin call the tools make through it.
 
-`AWSCaller.call` runs one AWS API call: network errors and throttling are retried three times with
-exponential backoff (botocore's own retries are switched off so the count is exact), and every
-botocore error leaves as an `AWSToolingError` that says what to do.
+Every client of the project is built here: `make_session` (the keys Settings read, or boto3's
+default chain, with a shared botocore loader), `client_config` (timeouts and attempts chosen by
+the caller), `make_client`. Retrying is botocore's `standard` mode wherever a caller wants it:
+
+- the AWS tools (provision, verify, tail) use 4 attempts (3 retries) with botocore's exponential
+  backoff and jitter, which covers throttling, 5xx answers and network errors;
+- the event publisher makes one attempt with short timeouts: its relay owns retrying, with a
+  schedule stored per event in the outbox.
+
+`AWSCaller.call` runs one API call and translates any botocore error through
+`batchscribe.aws.errors.translate`, naming the IAM actions the tool needs on AccessDenied.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -18,101 +24,13 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    CredentialRetrievalError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
-from batchscribe.aws.exceptions import (
-    AWSAccessDeniedError,
-    AWSCredentialsError,
-    AWSToolingError,
-    AWSUnavailableError,
-    QueueNotFoundError,
-)
+from batchscribe.aws.errors import NO_CREDENTIALS_MESSAGE, translate
+from batchscribe.aws.exceptions import AWSCredentialsError
 from batchscribe.config import Settings
 
 logger = logging.getLogger(__name__)
-
-NETWORK_RETRIES = 3
-DEFAULT_BACKOFF_BASE = 0.5
-
-# Error codes that mean "the credentials are wrong", as opposed to "not allowed".
-CREDENTIAL_ERROR_CODES = frozenset(
-    {
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "InvalidSignatureException",
-        "IncompleteSignature",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidAccessKeyId",
-        "MissingAuthenticationToken",
-        "AuthFailure",
-        "InvalidSecurity",
-    }
-)
-ACCESS_DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "AuthorizationError", "UnauthorizedOperation"}
-)
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalFailure",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
-QUEUE_MISSING_CODES = frozenset(
-    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
-)
-
-NO_CREDENTIALS_MESSAGE = (
-    "No AWS credentials found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, "
-    "or run where an IAM role is available), or pass --endpoint-url for a local emulator with "
-    "dummy credentials."
-)
-
-
-@dataclass(frozen=True)
-class AWSTarget:
-    """Where the tools talk to: region, optional endpoint (emulator) and resource names."""
-
-    region: str
-    endpoint_url: str | None
-    bus_name: str
-    source: str
-    queue_name: str
-    dlq_name: str
-    rule_name: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: str | None) -> AWSTarget:
-        """The target from settings, with CLI flags (None means "not given") taking precedence."""
-        values: dict[str, Any] = {
-            "region": settings.aws_region,
-            "endpoint_url": settings.aws_endpoint_url,
-            "bus_name": settings.eventbridge_bus_name,
-            "source": settings.event_source,
-            "queue_name": settings.sqs_queue_name,
-            "dlq_name": settings.sqs_dlq_name,
-            "rule_name": settings.eventbridge_rule_name,
-        }
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(**values)
 
 
 @lru_cache(maxsize=1)
@@ -122,10 +40,12 @@ def _shared_loader() -> Any:
     return botocore.loaders.create_loader()
 
 
-def make_session(settings: Settings, region: str) -> boto3.session.Session:
-    """A boto3 session using the default credential chain, or the keys Settings read (`.env`)."""
+def make_session(settings: Settings, region: str | None = None) -> boto3.session.Session:
+    """A boto3 session with the keys Settings read (a `.env` file), else boto3's default chain
+    (environment, shared files, IAM role). `region` defaults to `AWS_REGION`."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _shared_loader())
+    region = region or settings.aws_region
     secret = settings.aws_secret_access_key
     token = settings.aws_session_token
     if settings.aws_access_key_id and secret is not None:
@@ -140,55 +60,70 @@ def make_session(settings: Settings, region: str) -> boto3.session.Session:
 
 
 def require_credentials(session: boto3.session.Session) -> None:
-    """Fail fast, before any API call, when the default chain finds no credentials."""
+    """Fail fast, before any API call, when the session resolves no credentials."""
     try:
         credentials = session.get_credentials()
-    except (CredentialRetrievalError, PartialCredentialsError) as exc:
-        raise AWSCredentialsError(f"AWS credentials could not be loaded: {exc}") from exc
+    except BotoCoreError as exc:
+        raise translate(exc, "loading credentials") from exc
     if credentials is None:
-        raise AWSCredentialsError(NO_CREDENTIALS_MESSAGE)
+        raise AWSCredentialsError(NO_CREDENTIALS_MESSAGE, code="NoCredentials")
 
 
-def client_config() -> Config:
-    """No botocore retries (ours count exactly), short connect timeout, room for long polls."""
+def client_config(
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    max_attempts: int,
+    retry_mode: str = "standard",
+    user_agent_extra: str | None = None,
+) -> Config:
+    """botocore's configuration of one client: its timeouts and its retries.
+
+    `max_attempts` counts the first attempt too (botocore's `total_max_attempts`): 1 means no
+    retry, 4 means three retries.
+    """
+    if max_attempts < 1:
+        raise ValueError("max_attempts counts the first attempt: it is at least 1")
     return Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
-        user_agent_extra="batchscribe-aws-tools",
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+        user_agent_extra=user_agent_extra,
     )
 
 
-def make_client(session: boto3.session.Session, service: str, target: AWSTarget) -> Any:
-    """A client for `service` ("sqs" or "events") at the target's region and endpoint."""
+def make_client(
+    service: str,
+    settings: Settings,
+    *,
+    config: Config,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    session: boto3.session.Session | None = None,
+) -> Any:
+    """A boto3 client for `service` ("events", "sqs").
+
+    `region` and `endpoint_url` default to `AWS_REGION` and `AWS_ENDPOINT_URL`; `session` to a
+    new one from `make_session`.
+    """
+    region = region or settings.aws_region
+    session = session or make_session(settings, region)
     return session.client(
         service,
-        region_name=target.region,
-        endpoint_url=target.endpoint_url,
-        config=client_config(),
+        region_name=region,
+        endpoint_url=endpoint_url or settings.aws_endpoint_url,
+        config=config,
     )
 
 
-def ensure_clients(
-    settings: Settings, target: AWSTarget, clients: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The given clients by service name ("sqs", "events"), each missing (None) one built.
-
-    Injected clients (emulator or Stubber ones in tests) are kept as they are; when any is
-    missing, one session is made and its credentials checked, so missing credentials fail here,
-    before any API call.
-    """
-    if all(client is not None for client in clients.values()):
-        return dict(clients)
-    session = make_session(settings, target.region)
-    require_credentials(session)
-    return {
-        service: client if client is not None else make_client(session, service, target)
-        for service, client in clients.items()
-    }
+def max_attempts(client: Any) -> int | None:
+    """The attempts a client makes per call, as configured (None when unknown)."""
+    retries = getattr(client.meta.config, "retries", None) or {}
+    value = retries.get("total_max_attempts")
+    return int(value) if value is not None else None
 
 
-# botocore operation names to IAM action names, for AccessDenied messages.
+# botocore service names to IAM prefixes, for AccessDenied messages.
 _SERVICE_PREFIX = {"sqs": "sqs", "eventbridge": "events", "events": "events"}
 
 
@@ -201,111 +136,32 @@ def iam_action(client: Any, operation: str) -> str:
 
 
 class AWSCaller:
-    """Runs AWS calls with retries and error translation.
+    """Runs one AWS call and translates its errors; the client does the retrying.
 
     `required_actions` is the full list of IAM actions the calling tool needs, quoted in
-    AccessDenied messages so the operator can fix the policy in one go. `backoff_base` is the first
-    delay in seconds (then doubled); tests set it near zero.
+    AccessDenied messages with `policy_hint` (where a ready-made policy is) so the operator can
+    fix the policy in one go.
     """
 
-    def __init__(
-        self,
-        required_actions: Sequence[str] = (),
-        *,
-        retries: int = NETWORK_RETRIES,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
-        sleep: Callable[[float], None] = time.sleep,
-        policy_hint: str = "",
-    ) -> None:
+    def __init__(self, required_actions: Sequence[str] = (), *, policy_hint: str = "") -> None:
         self.required_actions = tuple(required_actions)
-        self.retries = retries
-        self.backoff_base = backoff_base
-        self._sleep = sleep
-        self._policy_hint = policy_hint
+        self.policy_hint = policy_hint
 
     def call(self, client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Call `client.<operation>(**kwargs)`; return the response or raise AWSToolingError."""
+        """`client.<operation>(**kwargs)`'s response, or an `AWSError` saying what to do."""
         action = iam_action(client, operation)
-        attempt = 0
-        while True:
-            try:
-                response: dict[str, Any] = getattr(client, operation)(**kwargs)
-                return response
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-                if code in RETRYABLE_CODES or status >= 500:
-                    if attempt < self.retries:
-                        attempt = self._backoff(attempt, action, code or str(status))
-                        continue
-                    raise AWSUnavailableError(
-                        f"{action} kept failing with {code or status} after {self.retries} "
-                        "retries; AWS is throttling or unavailable, try again in a minute"
-                    ) from exc
-                raise self._translate(exc, code, action) from exc
-            except (ConnectionError, HTTPClientError) as exc:
-                if attempt < self.retries:
-                    attempt = self._backoff(attempt, action, type(exc).__name__)
-                    continue
-                endpoint = getattr(client.meta, "endpoint_url", "?")
-                raise AWSUnavailableError(
-                    f"could not reach AWS at {endpoint} for {action} after {self.retries} "
-                    f"retries ({type(exc).__name__}); check the network, the region and "
-                    "--endpoint-url"
-                ) from exc
-            except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
-                raise AWSCredentialsError(NO_CREDENTIALS_MESSAGE) from exc
-            except BotoCoreError as exc:
-                raise AWSToolingError(f"{action} failed: {exc}") from exc
-
-    def _backoff(self, attempt: int, action: str, reason: str) -> int:
-        delay = self.backoff_base * (2**attempt)
-        logger.warning(
-            "%s failed (%s); retry %d of %d in %.2f s",
-            action,
-            reason,
-            attempt + 1,
-            self.retries,
-            delay,
-        )
-        self._sleep(delay)
-        return attempt + 1
-
-    def _translate(self, exc: ClientError, code: str, action: str) -> AWSToolingError:
-        message = str(exc.response.get("Error", {}).get("Message", "")) or code
-        if code in CREDENTIAL_ERROR_CODES:
-            return AWSCredentialsError(
-                f"AWS rejected the credentials ({code}): {message}. Check AWS_ACCESS_KEY_ID, "
-                "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or refresh your session."
-            )
-        if code in ACCESS_DENIED_CODES:
-            needed = ", ".join(self.required_actions) or action
-            hint = f" ({self._policy_hint})" if self._policy_hint else ""
-            return AWSAccessDeniedError(
-                f"AWS denied {action}. Grant these IAM actions to the caller: {needed}{hint}.",
-                denied_action=action,
-                required_actions=self.required_actions or (action,),
-            )
-        if code in QUEUE_MISSING_CODES:
-            return QueueNotFoundError(f"{action}: the queue does not exist ({message})")
-        return AWSToolingError(f"{action} failed with {code}: {message}")
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code behind a translated error, when there is one."""
-    cause = exc.__cause__
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", "")) or None
-    return None
-
-
-def call_optional(
-    caller: AWSCaller, client: Any, operation: str, missing_codes: frozenset[str], **kwargs: Any
-) -> dict[str, Any] | None:
-    """Like `caller.call`, but None when AWS answers that the resource does not exist."""
-    try:
-        return caller.call(client, operation, **kwargs)
-    except AWSToolingError as exc:
-        if isinstance(exc, QueueNotFoundError) or error_code(exc) in missing_codes:
-            return None
-        raise
+        try:
+            response: dict[str, Any] = getattr(client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc,
+                action,
+                self.required_actions,
+                policy_hint=self.policy_hint,
+                endpoint=client.meta.endpoint_url,
+                attempts=max_attempts(client),
+            ) from exc
+        retried = int(response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
+        if retried:
+            logger.warning("%s succeeded after %d retries", action, retried)
+        return response

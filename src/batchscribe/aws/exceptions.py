@@ -1,17 +1,18 @@
-"""Errors of the AWS tooling (provision, verify, tail, local mode).
+"""Errors of the AWS boundary: what a botocore failure means, whoever made the call.
 
-    AWSToolingError
-    ├── AWSCredentialsError       no usable credentials, or AWS rejected them (exit code 2)
+    AWSError                      base; `.code` (AWS error code or our short name), `.retryable`
+    ├── AWSCredentialsError       no usable credentials, or AWS rejected them
     ├── AWSAccessDeniedError      the credentials lack an IAM permission; names the actions needed
-    ├── AWSUnavailableError       network errors or throttling outlasted the retries
-    ├── QueueNotFoundError        the SQS queue does not exist (verify exit code 3)
-    ├── ProvisioningError         AWS refused a provisioning step for another reason
-    ├── EventStructureError       a queue message is not a valid BatchProcessingCompleted event
-    └── LocalStackError           `make run` could not start the emulator or the service
+    ├── AWSUnavailableError       throttling, a 5xx or a network error outlasted the client's
+    │                             attempts (retryable)
+    ├── AWSResourceNotFoundError  the named resource does not exist
+    │   └── QueueNotFoundError    ... and it is an SQS queue
+    └── AWSRequestError           AWS refused the request for another reason (`.code` says which)
 
-botocore exceptions are translated into these at the boundary (`batchscribe.aws.clients`), so
-callers and the CLI never see a botocore type. Messages are sentences a user can act on and never
-contain credential values or transcript text.
+`batchscribe.aws.errors.translate` turns botocore's exceptions into these, by error code and
+HTTP status, never by message text. The publisher maps them onto its own `PublishError` tree by
+`.retryable`; the tools map them to exit codes. Messages are sentences a user can act on and
+never contain credential values or transcript text.
 """
 
 from __future__ import annotations
@@ -19,40 +20,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-class AWSToolingError(Exception):
-    """Base class of every error raised by the AWS tooling."""
+class AWSError(Exception):
+    """Base class of every translated AWS failure.
+
+    `code` is AWS's error code (`ThrottlingException`, `AccessDenied`...) or a short name of
+    our own when AWS sent none (`NetworkError`, `NoCredentials`). `retryable` says whether the
+    same request may succeed later without anyone changing anything.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = "", retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        if retryable is not None:
+            self.retryable = retryable
 
 
-class AWSCredentialsError(AWSToolingError):
-    """No credentials were found, or AWS said they are invalid or expired."""
+class AWSCredentialsError(AWSError):
+    """No credentials were found, or AWS said they are invalid or expired.
+
+    Credentials that cannot be resolved right now (`NoCredentials`) are retryable: an IAM role or
+    a refreshed file may provide them later. Credentials AWS rejected are not.
+    """
 
 
-class AWSAccessDeniedError(AWSToolingError):
-    """AWS denied an action: `denied_action` failed; `required_actions` is all the tool needs."""
+class AWSAccessDeniedError(AWSError):
+    """AWS denied an action: `denied_action` failed; `required_actions` is all the caller needs."""
 
     def __init__(
-        self, message: str, denied_action: str, required_actions: Sequence[str] = ()
+        self,
+        message: str,
+        *,
+        code: str,
+        denied_action: str,
+        required_actions: Sequence[str] = (),
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.denied_action = denied_action
         self.required_actions = tuple(required_actions)
 
 
-class AWSUnavailableError(AWSToolingError):
-    """AWS could not be reached, or kept throttling, after every retry."""
+class AWSUnavailableError(AWSError):
+    """AWS could not be reached, kept throttling or kept failing after every attempt."""
+
+    retryable = True
 
 
-class QueueNotFoundError(AWSToolingError):
-    """The SQS queue the tool needs does not exist (run the provisioner first)."""
+class AWSResourceNotFoundError(AWSError):
+    """The queue, rule or bus the request names does not exist."""
 
 
-class ProvisioningError(AWSToolingError):
-    """AWS refused to create or update a resource for a reason other than the ones above."""
+class QueueNotFoundError(AWSResourceNotFoundError):
+    """The SQS queue does not exist (run the provisioner first)."""
 
 
-class EventStructureError(AWSToolingError):
-    """A message in the queue is not a valid EventBridge envelope around our event detail."""
-
-
-class LocalStackError(AWSToolingError):
-    """Local mode could not start (port busy, emulator failed, service missing)."""
+class AWSRequestError(AWSError):
+    """AWS refused the request with a code that retrying will not change."""

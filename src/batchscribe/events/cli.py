@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from batchscribe.config import Settings, get_settings
+from batchscribe.db.engine import describe_url
+from batchscribe.db.exceptions import DatabaseError
+from batchscribe.db.migrate import require_current
+from batchscribe.db.setup import open_database
 from batchscribe.events.exceptions import EventsError
-from batchscribe.events.outbox import FAILED, HELD, PENDING, SENT, STATUSES, Outbox
+from batchscribe.events.outbox import Outbox, OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 
@@ -28,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(func=cmd_status)
 
     listing = commands.add_parser("list", help="recent events (ids, states, lengths)")
-    listing.add_argument("--status", choices=STATUSES, help="only events in this state")
+    listing.add_argument(
+        "--status", choices=[s.value for s in OutboxStatus], help="only events in this state"
+    )
     listing.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=cmd_list)
@@ -46,12 +53,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _open(settings: Settings) -> Outbox | None:
-    """The outbox, or None after printing why it cannot be opened (the command then exits 1)."""
+    """The service's outbox, or None after printing why it cannot be opened (the command then
+    exits 1). These tools never create a database: run elsewhere, they say where they looked."""
     try:
-        return Outbox(settings.outbox_path)
-    except EventsError as exc:
-        print(f"error: {exc}")
+        db = open_database(settings, must_exist=True)
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return None
+    try:
+        require_current(db)
+    except DatabaseError as exc:
+        db.dispose()
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    return Outbox(db)
 
 
 def _iso(epoch: float | None) -> str:
@@ -70,10 +85,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings | None = None) -> in
         counts = outbox.counts()
         oldest = outbox.oldest_unsent_created_at()
     finally:
-        outbox.close()
+        outbox.db.dispose()
     publisher = AWSEventPublisher(settings=settings)
     report: dict[str, Any] = {
-        "outbox": str(settings.outbox_path),
+        "database": describe_url(settings.database),
         "counts": counts,
         "oldest_pending_age_seconds": round(time.time() - oldest, 1) if oldest else None,
         "publisher": publisher.describe(),
@@ -82,9 +97,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings | None = None) -> in
     if getattr(args, "json", False):
         print(json.dumps(report))
         return 0
-    print(f"outbox: {report['outbox']}")
-    for name in STATUSES:
-        print(f"  {name:<10} {counts[name]}")
+    print(f"database: {report['database']}")
+    for status in OutboxStatus:
+        print(f"  {status:<10} {counts[status]}")
     age = report["oldest_pending_age_seconds"]
     print(f"oldest pending: {f'{age} s' if age is not None else '-'}")
     info = report["publisher"]
@@ -99,13 +114,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings | None = None) -> in
 def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Print recent rows: interaction id, tenant, status, attempts, code, lengths."""
     settings = settings or get_settings()
-    try:
-        outbox = Outbox(settings.outbox_path)
-        rows = outbox.list(status=args.status, limit=max(1, args.limit))
-    except EventsError as exc:
-        print(f"error: {exc}")
+    outbox = _open(settings)
+    if outbox is None:
         return 1
-    outbox.close()
+    try:
+        status = OutboxStatus(args.status) if args.status else None
+        rows = outbox.list(status=status, limit=max(1, args.limit))
+    except EventsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        outbox.db.dispose()
     if getattr(args, "json", False):
         for row in rows:
             print(json.dumps(row.summary()))
@@ -148,7 +167,9 @@ def cmd_replay(
     if outbox is None:
         return 1
     try:
-        statuses = [HELD, FAILED] if args.include_failed else [HELD]
+        statuses = [OutboxStatus.HELD]
+        if args.include_failed:
+            statuses.append(OutboxStatus.FAILED)
         ids = outbox.requeue(statuses)
         print(f"replaying {len(ids)} events to bus {publisher.bus_name} in {publisher.region}")
         relay = OutboxRelay(
@@ -160,16 +181,19 @@ def cmd_replay(
         relay.drain_now(args.timeout)
         final = outbox.statuses_of(ids)
     except EventsError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        outbox.close()
-    sent = sum(1 for s in final.values() if s == SENT)
-    failed = sum(1 for s in final.values() if s == FAILED)
+        outbox.db.dispose()
+    sent = sum(1 for s in final.values() if s == OutboxStatus.SENT)
+    failed = sum(1 for s in final.values() if s == OutboxStatus.FAILED)
     waiting = len(ids) - sent - failed
     print(f"sent {sent}, failed {failed}, still pending {waiting}")
     if failed:
         print("see `batchscribe outbox list --status failed` for the error codes")
     if waiting:
-        print(f"pending events are sent by the running service or the next replay ({PENDING})")
+        print(
+            "pending events are sent by the running service or the next replay "
+            f"({OutboxStatus.PENDING})"
+        )
     return 0 if sent == len(ids) else 1

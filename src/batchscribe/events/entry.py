@@ -32,7 +32,6 @@ from batchscribe.events.schema import (
 )
 from batchscribe.identity import RequestContext
 
-EVENT_MAX_BYTES = 262144
 TIME_FIELD_BYTES = 14
 
 

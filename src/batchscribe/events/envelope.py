@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from batchscribe.aws.exceptions import EventStructureError
+from batchscribe.events.exceptions import EventStructureError
 from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent
 
 # What EventBridge puts around every event delivered to SQS. AWS also sends "account"; moto's

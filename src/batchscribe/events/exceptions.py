@@ -7,10 +7,14 @@
     │   ├── PublishingDisabledError    no AWS credentials: events are held, not sent
     │   ├── PublishRejectedError       EventBridge refused the entry or call with a terminal code
     │   └── PublishTransientError      throttling, internal failure or network: retry later
-    └── OutboxError                    the SQLite outbox could not be read or written
+    ├── OutboxError                    the SQLite outbox could not be read or written
+    │   └── OutboxNotFoundError        there is no outbox file at OUTBOX_PATH (tools only)
+    ├── EventNotFoundError             no event with this interaction id for this tenant
+    └── EventStructureError            a queue message is not a valid event (consumers' side)
 
-botocore's exceptions are translated into these at the publisher boundary; nothing above it
-sees a `ClientError`. No message contains transcript text or a credential.
+The publisher maps the AWS boundary's errors (`batchscribe.aws.exceptions`) onto these by their
+`retryable` flag; nothing above it sees a `ClientError`. No message contains transcript text or
+a credential.
 """
 
 from __future__ import annotations
@@ -76,3 +80,26 @@ class PublishTransientError(PublishError):
 
 class OutboxError(EventsError):
     """The outbox database could not be opened, read or written."""
+
+
+class OutboxNotFoundError(OutboxError):
+    """There is no outbox file at the path (a tool run away from the service's working
+    directory, or a wrong OUTBOX_PATH). Tools that only read the outbox never create one."""
+
+
+class EventNotFoundError(EventsError):
+    """No event with this interaction id belongs to the asking tenant.
+
+    Another tenant's event raises the same error as an unknown id, so ids cannot be probed.
+    """
+
+    def __init__(self, interaction_id: str) -> None:
+        super().__init__(
+            "No event with this interaction id for your tenant. Check the id and the "
+            "X-Tenant-ID header you sent with the upload."
+        )
+        self.interaction_id = interaction_id
+
+
+class EventStructureError(EventsError):
+    """A queue message is not a valid EventBridge envelope around our event detail."""

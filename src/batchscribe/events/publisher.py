@@ -1,14 +1,15 @@
 """Publishes `BatchProcessingCompleted` events to AWS EventBridge (PutEvents).
 
 `AWSEventPublisher` is the only place that talks to EventBridge. It validates the detail against
-the event model, applies the AWS entry-size rule, sends entries, and translates every botocore
-error into the project's own `PublishError` tree (`batchscribe.events.exceptions`).
+the event model, applies the AWS entry-size rule, sends entries, and maps the AWS boundary's
+errors (`batchscribe.aws.errors.translate`) onto the project's `PublishError` tree by their
+`retryable` flag.
 
-Retries: the boto3 client makes exactly one attempt per call (`max_attempts=1`). botocore's
-default (3 to 4 silent attempts with its own backoff) would block the relay for up to a minute on
-a dead endpoint and hide throttling from our metrics; the relay owns retries instead, with
-exponential backoff and jitter, per entry, and it knows which rows are waiting. Timeouts are short
-(2 s connect, 5 s read) for the same reason: a slow EventBridge must not pin a lease.
+Retries: the client comes from the boundary's factory with one attempt per call
+(`max_attempts=1`). botocore's retries (3 to 4 silent attempts with their own backoff) would block
+the relay for up to a minute on a dead endpoint and hide throttling from our metrics; the relay
+owns retrying instead, with a redelivery schedule stored per event in the outbox. Timeouts are
+short (2 s connect, 5 s read) for the same reason: a slow EventBridge must not pin a lease.
 """
 
 from __future__ import annotations
@@ -19,17 +20,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from batchscribe.aws.clients import client_config, make_client, make_session
+from batchscribe.aws.errors import is_retryable_code, translate
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.entry import EventEntry, build_completed_entry
 from batchscribe.events.exceptions import (
@@ -44,28 +38,18 @@ from batchscribe.identity import RequestContext
 
 logger = logging.getLogger(__name__)
 
-# Per-entry and per-call codes worth retrying; everything else is terminal (SPEC section 5).
-RETRYABLE_CODES = frozenset(
-    {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"}
-)
 MAX_ENTRIES_PER_CALL = 10  # PutEvents accepts at most 10 entries per call
 CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 5.0
+PUT_EVENTS_ACTION = "events:PutEvents"
 
 
-def is_retryable_code(code: str | None) -> bool:
-    """True when an EventBridge error code means "try the same entry again later"."""
-    return code in RETRYABLE_CODES
-
-
-def client_config(settings: Settings) -> Config:
-    """The botocore configuration of the `events` client (one attempt, short timeouts)."""
-    return Config(
-        region_name=settings.aws_region,
+def publisher_client_config() -> Config:
+    """The `events` client's configuration: one attempt, short timeouts."""
+    return client_config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        # total_max_attempts counts the first try; botocore's max_attempts counts retries only.
-        retries={"total_max_attempts": 1, "mode": "standard"},
+        max_attempts=1,
     )
 
 
@@ -86,12 +70,9 @@ class AWSEventPublisher:
         self.max_bytes = self.settings.event_max_bytes
         self._session: boto3.session.Session | None = None
         if client is None:
-            self._session = self._build_session(self.settings)
-            client = self._session.client(
-                "events",
-                region_name=self.region,
-                endpoint_url=self.settings.aws_endpoint_url,
-                config=client_config(self.settings),
+            self._session = make_session(self.settings)
+            client = make_client(
+                "events", self.settings, config=publisher_client_config(), session=self._session
             )
         self.client = client
         self.disabled_reason: str | None = None
@@ -99,18 +80,6 @@ class AWSEventPublisher:
             self.disabled_reason = (
                 "no AWS credentials found (environment, shared credentials file or IAM role)"
             )
-
-    @staticmethod
-    def _build_session(settings: Settings) -> boto3.session.Session:
-        if settings.aws_access_key_id and settings.aws_secret_access_key:
-            token = settings.aws_session_token
-            return boto3.session.Session(
-                aws_access_key_id=settings.aws_access_key_id,
-                aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
-                aws_session_token=token.get_secret_value() if token else None,
-                region_name=settings.aws_region,
-            )
-        return boto3.session.Session(region_name=settings.aws_region)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -188,27 +157,11 @@ class AWSEventPublisher:
             raise ValueError(f"PutEvents takes at most {MAX_ENTRIES_PER_CALL} entries")
         try:
             response = self.client.put_events(Entries=list(entries))
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code") or "Unknown")
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            message = f"PutEvents failed with {code}: {error.get('Message', '')}".strip()
-            if is_retryable_code(code) or status >= 500:
-                raise PublishTransientError(message, code=code) from exc
-            raise PublishRejectedError(message, code=code) from exc
-        except (NoCredentialsError, PartialCredentialsError) as exc:
-            raise PublishTransientError(
-                "PutEvents failed: no AWS credentials could be resolved", code="NoCredentials"
-            ) from exc
-        except (BotoConnectionError, HTTPClientError) as exc:
-            raise PublishTransientError(
-                f"PutEvents failed: EventBridge unreachable ({type(exc).__name__})",
-                code="NetworkError",
-            ) from exc
-        except BotoCoreError as exc:
-            raise PublishRejectedError(
-                f"PutEvents failed: {type(exc).__name__}", code=type(exc).__name__
-            ) from exc
+        except (ClientError, BotoCoreError) as exc:
+            endpoint = getattr(self.client.meta, "endpoint_url", None)
+            error = translate(exc, PUT_EVENTS_ACTION, endpoint=endpoint, attempts=1)
+            cls = PublishTransientError if error.retryable else PublishRejectedError
+            raise cls(str(error), code=error.code) from exc
         results = list(response.get("Entries") or [])
         if len(results) != len(entries):
             raise PublishTransientError(

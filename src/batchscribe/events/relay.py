@@ -6,10 +6,12 @@ row, so a healthy EventBridge sees the event within milliseconds. A slow poll (e
 and leases that expired. Each wake-up claims up to 10 rows (one PutEvents call) and repeats until
 nothing is due.
 
-Failures: retryable codes (`ThrottlingException`, `InternalFailure`, 5xx, network errors) put
-the row back as pending with exponential backoff and jitter, capped at
-`RELAY_MAX_BACKOFF_SECONDS`, forever; a failure of the whole call also pauses the relay for the
-same delay so a dead endpoint is not hammered. Other codes mark the row `failed` with its code.
+Failures: retryable codes (`ThrottlingException`, `InternalFailure`, 5xx, network errors; the
+AWS boundary's one table) put the row back as pending with its next attempt time stored in the
+outbox (`redelivery_delay`: exponential with jitter, capped at `RELAY_MAX_BACKOFF_SECONDS`,
+forever); a failure of the whole call also pauses the relay for the same delay so a dead endpoint
+is not hammered. Other codes mark the row `failed` with its code. This is a delivery schedule
+that survives restarts, not a request retry: each PutEvents call itself is made once.
 A thread rather than an asyncio task: boto3 is blocking, and the relay must keep running (and
 draining on shutdown) regardless of what the event loop is doing.
 """
@@ -25,27 +27,28 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from batchscribe.aws.errors import is_retryable_code
 from batchscribe.events import metrics
 from batchscribe.events.exceptions import EventsError, OutboxError, PublishError
-from batchscribe.events.outbox import FAILED, PENDING, SENT, Outbox, OutboxRow, Outcome
-from batchscribe.events.publisher import (
-    MAX_ENTRIES_PER_CALL,
-    AWSEventPublisher,
-    is_retryable_code,
-)
+from batchscribe.events.outbox import Outbox, OutboxRow, OutboxStatus, Outcome
+from batchscribe.events.publisher import MAX_ENTRIES_PER_CALL, AWSEventPublisher
+
+PENDING, SENT, FAILED = OutboxStatus.PENDING, OutboxStatus.SENT, OutboxStatus.FAILED
 
 logger = logging.getLogger(__name__)
 
-BASE_BACKOFF_SECONDS = 0.5
+REDELIVERY_BASE_SECONDS = 0.5
 DEFAULT_POLL_SECONDS = 1.0
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
-def backoff_delay(attempt: int, cap: float, base: float = BASE_BACKOFF_SECONDS) -> float:
-    """Delay before retry number `attempt` (1-based): exponential, capped, "equal jitter".
+def redelivery_delay(attempt: int, cap: float, base: float = REDELIVERY_BASE_SECONDS) -> float:
+    """Seconds until an event that failed `attempt` times (1-based) is offered to EventBridge
+    again: exponential, capped at `cap`, with "equal jitter".
 
-    Half the delay is fixed so it keeps growing; the other half is random so relays that failed
-    together do not retry together.
+    This is the outbox's stored schedule (the row's `next_attempt_at`, kept across restarts),
+    not a request retry: each PutEvents call is made once. Half the delay is fixed so it keeps
+    growing; the other half is random so relays that failed together do not retry together.
     """
     delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 32))
     return float(delay / 2 + random.uniform(0, delay / 2))
@@ -70,7 +73,10 @@ class DrainResult:
 
 
 class OutboxRelay:
-    """Publishes outbox rows in batches from a daemon thread; `start()`, `wake()`, `stop()`."""
+    """Publishes outbox rows in batches from a daemon thread; `start()`, `wake()`, `stop()`.
+
+    `max_backoff_seconds` (`RELAY_MAX_BACKOFF_SECONDS`) caps `redelivery_delay`.
+    """
 
     def __init__(
         self,
@@ -177,7 +183,7 @@ class OutboxRelay:
             counts = self.outbox.counts()
         except OutboxError:
             return -1
-        return counts[PENDING] + counts["sending"]
+        return counts[PENDING] + counts[OutboxStatus.SENDING]
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(max(seconds, 0.0))
@@ -204,16 +210,34 @@ class OutboxRelay:
             return
         self._next_purge = now + PURGE_INTERVAL_SECONDS
         try:
-            purged = self.outbox.purge_sent(self.retention_seconds)
+            purged = self.outbox.purge(self.retention_seconds)
         except OutboxError:
-            logger.exception("Purging sent events from the outbox failed")
+            logger.exception("Purging old events from the outbox failed")
             return
         if purged:
-            logger.info("Purged %d sent events older than the retention period", purged)
+            logger.info("Purged %d events older than the retention period", purged)
+
+    def _hold_while_disabled(self) -> None:
+        """Publishing is disabled (no credentials): keep new events as `held` for a replay."""
+        try:
+            held = self.outbox.hold_pending()
+        except OutboxError:
+            logger.exception("Holding events while publishing is disabled failed")
+            return
+        for interaction_id in held:
+            logger.warning(
+                "Event held: publishing is disabled (%s); run `batchscribe outbox replay` once "
+                "AWS is configured",
+                self.publisher.disabled_reason,
+                extra={"interaction_id": interaction_id, "event_status": "held"},
+            )
 
     def _step(self) -> bool:
         """Claim and send one batch. True when a batch was attempted (more may be due)."""
-        if not self.publisher.enabled or time.monotonic() < self._paused_until:
+        if not self.publisher.enabled:
+            self._hold_while_disabled()
+            return False
+        if time.monotonic() < self._paused_until:
             return False
         try:
             rows = self.outbox.claim(self.owner, MAX_ENTRIES_PER_CALL, self.lease_seconds)
@@ -246,7 +270,7 @@ class OutboxRelay:
             code = exc.code or type(exc).__name__
             if exc.retryable:
                 self._call_failures += 1
-                pause = backoff_delay(self._call_failures, self.max_backoff_seconds)
+                pause = redelivery_delay(self._call_failures, self.max_backoff_seconds)
                 self._paused_until = time.monotonic() + pause
                 logger.warning(
                     "PutEvents failed for %d events with %s; retrying in %.1f s",
@@ -333,7 +357,7 @@ class OutboxRelay:
         code = code or "Unknown"
         message = str(answer.get("ErrorMessage") or "")[:500]
         if is_retryable_code(code):
-            delay = backoff_delay(row.attempts, self.max_backoff_seconds)
+            delay = redelivery_delay(row.attempts, self.max_backoff_seconds)
             metrics.RELAY_RETRIES.labels(code=code).inc()
             result.retried += 1
             logger.warning(

@@ -1,9 +1,13 @@
-"""`EventsRuntime`: the one object the HTTP layer holds for events.
+"""`EventsRuntime`: the publisher, the outbox and the relay of one server process.
 
-It owns the publisher, the outbox and the relay thread. The request path calls `record()`, which
-only writes the outbox and never raises; the relay publishes. `start()` and `stop()` are
-synchronous (`stop()` blocks for up to SHUTDOWN_GRACE_SECONDS while it drains), so call them from
-the lifespan through `anyio.to_thread.run_sync` or directly before the loop matters.
+Events are not written here: a job's event is written by the worker in the transaction that
+finishes the job (`batchscribe.events.outbox.OutboxJobEvents`). This runtime publishes them: its
+relay thread wakes on the "outbox written" signal (from this server's workers, or from other
+machines through PostgreSQL notifications) and polls for the rest. It also answers what the HTTP
+layer asks about events: the delivery state of one, and readiness.
+
+`start()` and `stop()` are synchronous (`stop()` blocks for up to SHUTDOWN_GRACE_SECONDS while
+the relay drains), so call them from the lifespan through `anyio.to_thread.run_sync`.
 """
 
 from __future__ import annotations
@@ -15,18 +19,47 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from batchscribe.config import Settings
+from batchscribe.db.engine import Database
 from batchscribe.events import metrics
-from batchscribe.events.exceptions import EventValidationError, OutboxError
-from batchscribe.events.outbox import HELD, PENDING, TOO_LARGE, Outbox, OutboxRow
+from batchscribe.events.exceptions import EventNotFoundError, OutboxError
+from batchscribe.events.outbox import UNSENT, Outbox, OutboxRow, OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.schema import format_timestamp
-from batchscribe.identity import RequestContext
+from batchscribe.signals import Signals, Topic
 
 logger = logging.getLogger(__name__)
+
+
+class DeliveryStatus(StrEnum):
+    """What a response says of its event (`event.status`).
+
+    `queued`: stored, the relay sends it now; `sent`: EventBridge has it; `held`: publishing is
+    off here (no AWS credentials), `batchscribe outbox replay` sends it later; `failed`:
+    refused with a terminal code; `too_large`: over EVENT_MAX_BYTES, never sent; `not_stored`:
+    no event was recorded (the transcripts are still returned).
+    """
+
+    QUEUED = "queued"
+    SENT = "sent"
+    HELD = "held"
+    FAILED = "failed"
+    TOO_LARGE = "too_large"
+    NOT_STORED = "not_stored"
+
+
+_DELIVERY = {
+    OutboxStatus.PENDING: DeliveryStatus.QUEUED,
+    OutboxStatus.SENDING: DeliveryStatus.QUEUED,
+    OutboxStatus.SENT: DeliveryStatus.SENT,
+    OutboxStatus.HELD: DeliveryStatus.HELD,
+    OutboxStatus.FAILED: DeliveryStatus.FAILED,
+    OutboxStatus.TOO_LARGE: DeliveryStatus.TOO_LARGE,
+}
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -34,250 +67,130 @@ def _iso(epoch: float | None) -> str | None:
 
 
 class EventsRuntime:
-    """Publisher + outbox + relay, started and stopped with the app.
+    """Publisher + outbox + relay, started and stopped with the app. Thread-safe."""
 
-    Thread-safe: `record()`, `readiness()` and `event_status()` may be called from any thread
-    (each thread gets its own SQLite connection). `record()` does one fsync'd SQLite insert
-    (about a millisecond), so call it through `anyio.to_thread.run_sync` from async code.
-    """
-
-    def __init__(self, settings: Settings, publisher: AWSEventPublisher | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        signals: Signals,
+        publisher: AWSEventPublisher | None = None,
+    ) -> None:
         self.settings = settings
         self.publisher = publisher or AWSEventPublisher(settings=settings)
+        self.outbox = Outbox(db)
+        self.signals = signals
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._outbox: Outbox | None = None
-        self._outbox_error: str | None = None
-        self._relay: OutboxRelay | None = None
+        self.relay = OutboxRelay(
+            self.outbox,
+            self.publisher,
+            lease_seconds=settings.relay_lease_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
+            retention_seconds=settings.outbox_retention_days * 86400,
+            owner=self.owner,
+        )
+        self._unsubscribe: Any = None
         self._started = False
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Log the publisher configuration, open the outbox, start the relay. Never raises."""
+        """Log the publisher configuration and start the relay. Never raises."""
         with self._lock:
             if self._started:
                 return
             self._started = True
         self.publisher.log_startup()
-        outbox = self._ensure_outbox()
-        if outbox is not None:
-            counts = self._safe_counts(outbox)
-            if counts and (counts[PENDING] or counts["sending"] or counts[HELD]):
-                logger.info(
-                    "Outbox has %d pending and %d held events from earlier runs",
-                    counts[PENDING] + counts["sending"],
-                    counts[HELD],
-                    extra={"outbox_counts": counts},
-                )
+        metrics.bind_outbox(self._unsent_count, self.outbox.oldest_unsent_created_at)
+        try:
+            counts = self.outbox.counts()
+        except OutboxError:
+            counts = None
+        if counts and (_unsent(counts) or counts[OutboxStatus.HELD]):
+            logger.info(
+                "Outbox has %d pending and %d held events from earlier runs",
+                _unsent(counts),
+                counts[OutboxStatus.HELD],
+            )
+        self._unsubscribe = self.signals.subscribe(
+            Topic.OUTBOX_WRITTEN, lambda _payload: self.relay.wake()
+        )
+        self.relay.start()
 
     def stop(self) -> None:
-        """Drain pending events for up to SHUTDOWN_GRACE_SECONDS, stop the relay, close."""
+        """Drain pending events for up to SHUTDOWN_GRACE_SECONDS, then stop the relay."""
         with self._lock:
             if not self._started:
                 return
             self._started = False
-            relay, self._relay = self._relay, None
-            outbox, self._outbox = self._outbox, None
-        if relay is not None:
-            relay.stop(self.settings.shutdown_grace_seconds)
-        if outbox is not None:
-            outbox.close()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.relay.stop(self.settings.shutdown_grace_seconds)
 
-    @property
-    def outbox(self) -> Outbox | None:
-        """The open outbox, or None when it could not be opened."""
-        return self._outbox
-
-    @property
-    def relay(self) -> OutboxRelay | None:
-        return self._relay
-
-    def _ensure_outbox(self) -> Outbox | None:
-        """The outbox, opening it (and starting the relay) if that has not succeeded yet."""
-        if self._outbox is not None:
-            return self._outbox
-        with self._lock:
-            if self._outbox is not None:
-                return self._outbox
-            try:
-                outbox = Outbox(self.settings.outbox_path)
-            except OutboxError as exc:
-                self._outbox_error = str(exc)
-                logger.exception("The event outbox cannot be opened; events are not stored")
-                return None
-            self._outbox, self._outbox_error = outbox, None
-            metrics.bind_outbox(lambda: self._pending_of(outbox), outbox.oldest_unsent_created_at)
-            if self._started:
-                relay = OutboxRelay(
-                    outbox,
-                    self.publisher,
-                    lease_seconds=self.settings.relay_lease_seconds,
-                    max_backoff_seconds=self.settings.relay_max_backoff_seconds,
-                    retention_seconds=self.settings.outbox_retention_days * 86400,
-                    owner=self.owner,
-                )
-                relay.start()
-                self._relay = relay
-            logger.info("Event outbox open at %s", outbox.path)
-            return outbox
-
-    @staticmethod
-    def _pending_of(outbox: Outbox) -> int:
-        counts = outbox.counts()
-        return counts[PENDING] + counts["sending"]
-
-    @staticmethod
-    def _safe_counts(outbox: Outbox) -> dict[str, int] | None:
-        try:
-            return outbox.counts()
-        except OutboxError:
-            return None
-
-    # -- the request path --------------------------------------------------------------------
-
-    def record(
-        self, context: RequestContext, raw_transcript: str, cleaned_transcript: str
-    ) -> dict[str, Any]:
-        """Store this request's event for delivery; return the response's `event` field.
-
-        Never raises: a failure is logged at ERROR, counted, and reported as `not_stored`.
-        """
-        try:
-            return self._record(context, raw_transcript, cleaned_transcript)
-        except Exception:
-            logger.exception(
-                "Storing the event failed unexpectedly",
-                extra={"interaction_id": getattr(context, "interaction_id", None)},
-            )
-            metrics.OUTBOX_WRITE_FAILURES.inc()
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "internal_error"}
-
-    def _record(
-        self, context: RequestContext, raw_transcript: str, cleaned_transcript: str
-    ) -> dict[str, Any]:
-        iid = context.interaction_id
-        lengths = {"raw_len": len(raw_transcript), "cleaned_len": len(cleaned_transcript)}
-        log_extra: dict[str, Any] = {"interaction_id": iid, **lengths}
-        try:
-            built = self.publisher.entry_for(context, raw_transcript, cleaned_transcript)
-        except EventValidationError as exc:
-            logger.error("Event not stored: it does not match the model: %s", exc, extra=log_extra)
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "invalid_event"}
-        entry, size = built.entry, built.size_bytes
-        limit = self.publisher.max_bytes
-        if size > limit:
-            status, result = (
-                TOO_LARGE,
-                {
-                    "status": "too_large",
-                    "size_bytes": size,
-                    "limit_bytes": limit,
-                },
-            )
-        elif not self.publisher.enabled:
-            status, result = HELD, {"status": "held", "reason": "publishing_disabled"}
-        else:
-            status, result = PENDING, {"status": "queued"}
-
-        outbox = self._ensure_outbox()
-        try:
-            if outbox is None:
-                raise OutboxError(self._outbox_error or "the outbox is not open")
-            outbox.insert(
-                interaction_id=iid,
-                tenant_id=context.tenant_id,
-                entry=entry,
-                size_bytes=size,
-                status=status,
-                error_code="TooLarge" if status == TOO_LARGE else None,
-                raw_len=len(raw_transcript),
-                cleaned_len=len(cleaned_transcript),
-            )
-        except OutboxError:
-            logger.exception(
-                "Event not stored: the outbox cannot be written; the response is unaffected",
-                extra=log_extra,
-            )
-            metrics.OUTBOX_WRITE_FAILURES.inc()
-            metrics.EVENTS_RECORDED.labels(status="not_stored").inc()
-            return {"status": "not_stored", "reason": "outbox_unavailable"}
-
-        metrics.EVENTS_RECORDED.labels(status=result["status"]).inc()
-        if status == PENDING:
-            if self._relay is not None:
-                self._relay.wake()
-            logger.info("Event queued for delivery", extra={**log_extra, "event_status": "queued"})
-        elif status == HELD:
-            logger.warning(
-                "Event held: publishing is disabled (%s); run `batchscribe outbox replay` once "
-                "AWS is configured",
-                self.publisher.disabled_reason,
-                extra={**log_extra, "event_status": "held"},
-            )
-        else:
-            logger.error(
-                "Event too large to publish (%d bytes, limit %d); recorded as too_large",
-                size,
-                limit,
-                extra={**log_extra, "event_status": "too_large"},
-            )
-        return result
+    def _unsent_count(self) -> int:
+        return _unsent(self.outbox.counts())
 
     # -- queries -----------------------------------------------------------------------------
 
+    def delivery(self, interaction_id: str) -> dict[str, Any]:
+        """The `event` field of a response: the delivery state of this interaction's event."""
+        row = self.outbox.get(interaction_id)
+        if row is None:
+            return {"status": DeliveryStatus.NOT_STORED}
+        status = _DELIVERY[row.status]
+        if status is DeliveryStatus.QUEUED and not self.publisher.enabled:
+            return {"status": DeliveryStatus.HELD, "reason": "publishing_disabled"}
+        answer: dict[str, Any] = {"status": status}
+        if status is DeliveryStatus.HELD:
+            answer["reason"] = "publishing_disabled"
+        elif status is DeliveryStatus.TOO_LARGE:
+            answer.update(size_bytes=row.size_bytes, limit_bytes=self.publisher.max_bytes)
+        return answer
+
     def readiness(self) -> dict[str, Any]:
-        """State for /readyz: `ok` is true when the outbox is writable (publishing may be off)."""
-        outbox = self._ensure_outbox()
-        writable, error = False, self._outbox_error
-        counts: dict[str, int] | None = None
+        """Publisher and relay state and the outbox's backlog, for /readyz (storage health is
+        checked with the database's own probe)."""
+        counts: dict[OutboxStatus, int] | None
         oldest_age: float | None = None
-        if outbox is not None:
-            try:
-                outbox.check_writable()
-                writable, error = True, None
-                counts = outbox.counts()
-                oldest = outbox.oldest_unsent_created_at()
-                oldest_age = round(time.time() - oldest, 3) if oldest is not None else None
-            except OutboxError as exc:
-                error = str(exc)
+        try:
+            counts = self.outbox.counts()
+            oldest = self.outbox.oldest_unsent_created_at()
+            oldest_age = round(time.time() - oldest, 3) if oldest is not None else None
+        except OutboxError:
+            counts = None
         info = self.publisher.describe()
         return {
-            "ok": writable,
-            "outbox": {
-                "path": str(self.settings.outbox_path),
-                "writable": writable,
-                "error": error,
-            },
             "publisher": info["state"],
             "publisher_reason": info["reason"],
-            "relay_running": self._relay is not None and self._relay.running,
-            "pending": (counts[PENDING] + counts["sending"]) if counts else None,
-            "held": counts[HELD] if counts else None,
-            "failed": counts["failed"] if counts else None,
+            "relay_running": self.relay.running,
+            "pending": _unsent(counts) if counts else None,
+            "held": counts[OutboxStatus.HELD] if counts else None,
+            "failed": counts[OutboxStatus.FAILED] if counts else None,
             "oldest_pending_age_seconds": oldest_age,
         }
 
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any] | None:
-        """Delivery state of one event, or None when absent or owned by another tenant.
+    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any]:
+        """Delivery state of one event of `tenant_id`.
 
-        Raises `OutboxError` when the outbox cannot be read (the route answers 503).
+        Raises `EventNotFoundError` when there is none (another tenant's event included) and
+        `OutboxError` when the outbox cannot be read.
         """
-        outbox = self._ensure_outbox()
-        if outbox is None:
-            raise OutboxError(self._outbox_error or "the outbox is not open")
-        row = outbox.get(interaction_id)
+        row = self.outbox.get(interaction_id)
         if row is None or row.tenant_id != tenant_id:
-            return None
+            raise EventNotFoundError(interaction_id)
         return status_view(row)
+
+
+def _unsent(counts: dict[OutboxStatus, int]) -> int:
+    return sum(counts[status] for status in UNSENT)
 
 
 def status_view(row: OutboxRow) -> dict[str, Any]:
     """What `GET /events/{interaction_id}` shows: state and timing, never the transcripts."""
     return {
         "interaction_id": row.interaction_id,
+        "detail_type": row.detail_type,
         "status": row.status,
         "attempts": row.attempts,
         "event_id": row.event_id,
@@ -287,5 +200,7 @@ def status_view(row: OutboxRow) -> dict[str, Any]:
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "sent_at": _iso(row.sent_at),
-        "next_attempt_at": _iso(row.next_attempt_at) if row.status == PENDING else None,
+        "next_attempt_at": (
+            _iso(row.next_attempt_at) if row.status == OutboxStatus.PENDING else None
+        ),
     }

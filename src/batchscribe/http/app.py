@@ -21,6 +21,7 @@ from batchscribe.logging_setup import configure_logging
 from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
 from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
 from batchscribe.pipeline.pool import TranscriptionPool
+from batchscribe.services.batch import BatchService
 from batchscribe.services.events_port import EventRecorder
 from batchscribe.services.transcription import TranscriptionService
 
@@ -74,6 +75,9 @@ def create_app(
         pool = TranscriptionPool(settings)
         app.state.transcription = TranscriptionService(pool, cleaner or build_cleaner(settings))
         app.state.events = events or EventsRuntime(settings)
+        app.state.batch = BatchService(
+            app.state.transcription, app.state.events, settings.transcriber
+        )
         await pool.start()
         await anyio.to_thread.run_sync(app.state.events.start)
         try:

@@ -8,18 +8,28 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from batchscribe.config import Settings
+from batchscribe.http.identity import app_settings, get_request_context
+from batchscribe.identity import RequestContext
 from batchscribe.pipeline.pool import TranscriptionPool
+from batchscribe.services.batch import BatchService
 from batchscribe.services.events_port import EventRecorder
-from batchscribe.services.transcription import TranscriptionService
 
 
 def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return app_settings(request)
 
 
-def get_transcription(request: Request) -> TranscriptionService:
-    service: TranscriptionService = request.app.state.transcription
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_context(request: Request, settings: SettingsDep) -> RequestContext:
+    # async on purpose: FastAPI runs a plain function in a worker thread, and the interaction id
+    # it puts in a context variable (so every log line carries it) would not reach the route.
+    return get_request_context(request, settings)
+
+
+def get_batch(request: Request) -> BatchService:
+    service: BatchService = request.app.state.batch
     return service
 
 
@@ -33,7 +43,7 @@ def get_events(request: Request) -> EventRecorder:
     return events
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-TranscriptionDep = Annotated[TranscriptionService, Depends(get_transcription)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+BatchDep = Annotated[BatchService, Depends(get_batch)]
 PoolDep = Annotated[TranscriptionPool, Depends(get_pool)]
 EventsDep = Annotated[EventRecorder, Depends(get_events)]

@@ -1,98 +1,139 @@
 """Maps every error to a status and the JSON body `{"error": {"code", "message"}}`.
 
-This is the only place that knows HTTP statuses of domain errors. No stack trace reaches a
-client: unexpected errors are logged with their trace and answered with a generic 500.
+This is the only place that knows HTTP statuses of domain errors: `ERROR_MAP` pairs each
+exception type with its answer, and an exception takes the answer of the nearest class in its
+MRO (so `OverloadedError` gets its own code while other `EngineUnavailableError`s share one).
+Routes and services raise; they never build error responses. No stack trace reaches a client:
+unexpected errors are logged with their trace and answered with a generic 500.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.exceptions import RequestError, UploadTooLargeError
-from batchscribe.http.identity import InvalidHeaderError
+from batchscribe.http.identity import InvalidHeaderError, context_headers
 from batchscribe.pipeline.exceptions import (
     EngineUnavailableError,
     InvalidAudioError,
+    OverloadedError,
     TranscriptionError,
 )
 
 logger = logging.getLogger(__name__)
 
 
+def _retry_after(exc: Exception) -> dict[str, str]:
+    seconds = exc.retry_after if isinstance(exc, EngineUnavailableError) else None
+    return {"Retry-After": str(seconds)} if seconds else {}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer:
+    """How one exception type is answered."""
+
+    status: int
+    #: The body's `code`; None takes the exception's own `code` attribute.
+    code: str | None = None
+    #: The body's `message`; None takes `str(exc)`. Set when the exception's text is for the
+    #: log only (paths, database errors); the text is then logged.
+    message: str | None = None
+    headers: Callable[[Exception], dict[str, str]] | None = None
+
+
+ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
+    RequestError: ErrorAnswer(400),
+    # The rest of the body is not read; close the connection so the client stops sending.
+    UploadTooLargeError: ErrorAnswer(413, headers=lambda _: {"Connection": "close"}),
+    InvalidHeaderError: ErrorAnswer(400, "invalid_header"),
+    InvalidAudioError: ErrorAnswer(422, "invalid_audio"),
+    TranscriptionError: ErrorAnswer(
+        503, "transcription_failed", headers=lambda _: {"Retry-After": "10"}
+    ),
+    EngineUnavailableError: ErrorAnswer(503, "engine_unavailable", headers=_retry_after),
+    OverloadedError: ErrorAnswer(503, "overloaded", headers=_retry_after),
+    EventNotFoundError: ErrorAnswer(404, "event_not_found"),
+    OutboxError: ErrorAnswer(
+        503,
+        "outbox_unavailable",
+        message="The event store cannot be read right now; try again shortly.",
+    ),
+}
+
+
+def answer_for(exc: Exception) -> ErrorAnswer | None:
+    """The answer of the nearest class of `exc` in `ERROR_MAP`, or None for an unmapped error."""
+    for cls in type(exc).__mro__:
+        answer = ERROR_MAP.get(cls)
+        if answer is not None:
+            return answer
+    return None
+
+
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """The JSON error body, with the request's interaction id and warnings when it has them."""
-    out = dict(headers or {})
-    interaction_id = getattr(request.state, "interaction_id", None)
-    if interaction_id:
-        out["X-Interaction-ID"] = interaction_id
-    warnings = getattr(request.state, "context_warnings", None)
-    if warnings:
-        out["X-Warning"] = "; ".join(warnings)
+    out = {**(headers or {}), **context_headers(request)}
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=out
     )
 
 
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    answer = answer_for(exc)
+    if answer is None:  # registered only for mapped types; kept total for safety
+        return await _unexpected(request, exc)
+    code = answer.code or str(getattr(exc, "code", "bad_request"))
+    if answer.message is not None:
+        logger.error("answered %s: %s", code, exc, extra={"error_code": code})
+    headers = answer.headers(exc) if answer.headers else None
+    return error_response(request, answer.status, code, answer.message or str(exc), headers)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = ", ".join(".".join(str(p) for p in err.get("loc", ())) for err in exc.errors())
+    return error_response(
+        request,
+        400,
+        "invalid_request",
+        f"The request is invalid ({fields[:200]}). Check the parameters against /docs.",
+    )
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = {
+        404: "There is nothing at this address. See /docs for the API.",
+        405: "This method is not allowed here. See /docs for the API.",
+    }.get(exc.status_code, str(exc.detail))
+    return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unexpected error", exc_info=exc)
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        "Something went wrong on our side. Retry; if it persists, report the interaction id.",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(UploadTooLargeError)
-    async def _too_large(request: Request, exc: UploadTooLargeError) -> JSONResponse:
-        # The rest of the body is not read; close the connection so the client stops sending.
-        return error_response(request, 413, exc.code, str(exc), {"Connection": "close"})
-
-    @app.exception_handler(RequestError)
-    async def _bad_request(request: Request, exc: RequestError) -> JSONResponse:
-        return error_response(request, 400, exc.code, str(exc))
-
-    @app.exception_handler(InvalidHeaderError)
-    async def _bad_header(request: Request, exc: InvalidHeaderError) -> JSONResponse:
-        return error_response(request, 400, "invalid_header", str(exc))
-
-    @app.exception_handler(InvalidAudioError)
-    async def _bad_audio(request: Request, exc: InvalidAudioError) -> JSONResponse:
-        return error_response(request, 422, "invalid_audio", str(exc))
-
-    @app.exception_handler(EngineUnavailableError)
-    async def _unavailable(request: Request, exc: EngineUnavailableError) -> JSONResponse:
-        code = "overloaded" if type(exc).__name__ == "OverloadedError" else "engine_unavailable"
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return error_response(request, 503, code, str(exc), headers)
-
-    @app.exception_handler(TranscriptionError)
-    async def _engine_failed(request: Request, exc: TranscriptionError) -> JSONResponse:
-        return error_response(request, 503, "transcription_failed", str(exc), {"Retry-After": "10"})
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = ", ".join(".".join(str(p) for p in err.get("loc", ())) for err in exc.errors())
-        return error_response(
-            request,
-            400,
-            "invalid_request",
-            f"The request is invalid ({fields[:200]}). Check the parameters against /docs.",
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = {
-            404: "There is nothing at this address. See /docs for the API.",
-            405: "This method is not allowed here. See /docs for the API.",
-        }.get(exc.status_code, str(exc.detail))
-        return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unexpected error", exc_info=exc)
-        return error_response(
-            request,
-            500,
-            "internal_error",
-            "Something went wrong on our side. Retry; if it persists, report the interaction id.",
-        )
+    """Register the answers of `ERROR_MAP` and of the framework's own errors on `app`."""
+    for exc_type in ERROR_MAP:
+        app.add_exception_handler(exc_type, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -3,17 +3,18 @@
 Header values are untrusted: they are bounded to 256 characters and may not contain control
 characters. A tenant id that is not a UUID v4 is replaced by a fresh one, logged (shortened and
 escaped) and reported back in an `X-Warning` response header, so a typo never mixes tenants.
+The `MOCK_*` fallbacks come from the app's Settings, so a `.env` file sets them too.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import unicodedata
 import uuid
 
 from starlette.requests import Request
 
+from batchscribe.config import Settings, get_settings
 from batchscribe.identity import RequestContext
 from batchscribe.logging_setup import interaction_id_var
 
@@ -72,19 +73,29 @@ def _header(request: Request, name: str) -> str | None:
     return value or None
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
+def app_settings(request: Request) -> Settings:
+    """The Settings of the app serving `request` (`app.state.settings`, set by the app factory),
+    or the process settings for a request outside such an app."""
+    app = request.scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def _fallback(value: str | None) -> str | None:
+    value = (value or "").strip()
     return value or None
 
 
-def get_request_context(request: Request) -> RequestContext:
+def get_request_context(request: Request, settings: Settings | None = None) -> RequestContext:
     """The identity of `request`: tenant, user, account and a new interaction id.
 
-    tenant_id: `X-Tenant-ID`, else env `MOCK_TENANT_ID`, else a new UUID v4; an invalid value is
+    tenant_id: `X-Tenant-ID`, else `MOCK_TENANT_ID`, else a new UUID v4; an invalid value is
     replaced by a new UUID v4 and noted in `request.state.context_warnings`.
-    user_id: `X-User-ID`, else env `MOCK_USER_ID`, else "system". account_id: `X-Account-ID` or
-    None. Raises `InvalidHeaderError` for an oversized or control-character header.
+    user_id: `X-User-ID`, else `MOCK_USER_ID`, else "system". account_id: `X-Account-ID` or
+    None. The `MOCK_*` values come from `settings`, by default the app's (`app_settings`).
+    Raises `InvalidHeaderError` for an oversized or control-character header.
     """
+    settings = settings or app_settings(request)
     interaction_id = str(uuid.uuid4())
     # Set first, so even a request refused for a bad header answers with its interaction id.
     request.state.interaction_id = interaction_id
@@ -95,7 +106,7 @@ def get_request_context(request: Request) -> RequestContext:
     tenant_source = "header"
     tenant = _header(request, TENANT_HEADER)
     if tenant is None:
-        tenant, tenant_source = _env("MOCK_TENANT_ID"), "env"
+        tenant, tenant_source = _fallback(settings.mock_tenant_id), "env"
     if tenant is None:
         tenant, tenant_source = str(uuid.uuid4()), "generated"
     elif not is_uuid4(tenant):
@@ -115,7 +126,7 @@ def get_request_context(request: Request) -> RequestContext:
     else:
         tenant = tenant.lower()
 
-    user = _header(request, USER_HEADER) or _env("MOCK_USER_ID") or DEFAULT_USER_ID
+    user = _header(request, USER_HEADER) or _fallback(settings.mock_user_id) or DEFAULT_USER_ID
     user = _check("MOCK_USER_ID", user) if user != DEFAULT_USER_ID else user
     account = _header(request, ACCOUNT_HEADER)
 
@@ -133,3 +144,16 @@ def get_request_context(request: Request) -> RequestContext:
         },
     )
     return context
+
+
+def context_headers(request: Request) -> dict[str, str]:
+    """`X-Interaction-ID`, and `X-Warning` when the identity needed fixing, for any answer to a
+    request whose context was read (empty before that)."""
+    headers: dict[str, str] = {}
+    interaction_id = getattr(request.state, "interaction_id", None)
+    if interaction_id:
+        headers["X-Interaction-ID"] = interaction_id
+    warnings = getattr(request.state, "context_warnings", None)
+    if warnings:
+        headers["X-Warning"] = "; ".join(warnings)
+    return headers

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from batchscribe.events.outbox import OutboxStatus
+from batchscribe.events.runtime import DeliveryStatus
+from batchscribe.jobs.models import JobStatus
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class CleaningInfo(BaseModel):
     engine: str = Field(description="Cleaner that ran: `rules` or `openai`.")
     degraded: bool = Field(description="True when some text fell back to the raw transcript.")
     reason: str | None = Field(None, description="Why cleaning degraded, when it did.")
+
+
+class EventDelivery(BaseModel):
+    """What happened to this request's event. Fields beside `status` appear only when they
+    apply: `{"status": "queued"}` is the usual answer."""
+
+    status: DeliveryStatus = Field(
+        description="queued: stored, the relay sends it now; sent: EventBridge has it; held: "
+        "publishing is off here (no AWS credentials); failed: refused with a terminal code; "
+        "too_large: over EVENT_MAX_BYTES, never sent; not_stored: no event was recorded."
+    )
+    reason: str | None = Field(
+        None, exclude_if=_absent, description="held: `publishing_disabled`."
+    )
+    size_bytes: int | None = Field(None, exclude_if=_absent, description="too_large: entry size.")
+    limit_bytes: int | None = Field(
+        None, exclude_if=_absent, description="too_large: EVENT_MAX_BYTES."
+    )
 
 
 class BatchProcessResponse(BaseModel):
@@ -23,8 +50,114 @@ class BatchProcessResponse(BaseModel):
     user_id: str
     account_id: str | None
     duration_seconds: float
-    event: dict[str, Any] = Field(description='Delivery status, e.g. {"status": "queued"}.')
+    event: EventDelivery = Field(description='Delivery status, e.g. {"status": "queued"}.')
     cleaning: CleaningInfo
+
+
+class EventStatusResponse(BaseModel):
+    """The delivery state of one event (never its transcripts). Times are ISO 8601 UTC."""
+
+    interaction_id: str
+    detail_type: str = Field(description="BatchProcessingCompleted or BatchProcessingFailed.")
+    status: OutboxStatus = Field(
+        description="pending: waiting for the relay (retried with backoff after a transient "
+        "error); sending: being sent; sent: EventBridge accepted it; held: publishing is off, "
+        "`batchscribe outbox replay` sends it; failed: refused with a terminal code; "
+        "too_large: over EVENT_MAX_BYTES, never sent."
+    )
+    attempts: int = Field(description="PutEvents attempts so far.")
+    event_id: str | None = Field(description="EventBridge's id, once sent.")
+    error_code: str | None = Field(description="The last error code (kept when failed).")
+    error_message: str | None
+    size_bytes: int = Field(description="Entry size, measured the way AWS does.")
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+    next_attempt_at: str | None = Field(description="When a pending event is tried next.")
+
+
+class ReadinessStatus(StrEnum):
+    READY = "ready"
+    NOT_READY = "not_ready"
+
+
+class EngineReadiness(BaseModel):
+    ready: bool = Field(
+        description="A local worker has its engine loaded (true when this server runs none)."
+    )
+    workers: int = Field(description="Local worker processes (0: workers run elsewhere).")
+    busy: int = Field(description="Local workers running a job now.")
+    waiting_requests: int = Field(description="Synchronous requests waiting for their job.")
+
+
+class EventsReadiness(BaseModel):
+    publisher: Literal["enabled", "disabled"]
+    publisher_reason: str | None = Field(description="Why publishing is disabled, when it is.")
+    relay_running: bool
+    pending: int | None = Field(description="Events waiting to be sent (pending or sending).")
+    held: int | None
+    failed: int | None
+    oldest_pending_age_seconds: float | None
+
+
+class Component(StrEnum):
+    """What readiness checks; a failing one is named, never described (details go to the log)."""
+
+    DATABASE = "database"
+    BLOB_STORE = "blob_store"
+    ENGINE = "engine"
+
+
+class ReadinessResponse(BaseModel):
+    """`ready` (200) when the database and the blob store take a real write and, with local
+    workers, an engine is loaded; else `not_ready` (503) naming what fails."""
+
+    status: ReadinessStatus
+    failing: list[Component] = Field(description="The components that fail, if any.")
+    engine: EngineReadiness
+    events: EventsReadiness
+
+
+class JobError(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_audio.")
+    message: str = Field(description="What went wrong and what to do.")
+
+
+class JobAccepted(BaseModel):
+    """The answer to `POST /batch/jobs`: where to follow the job."""
+
+    job_id: str = Field(description="The job's id, also its events' interaction_id.")
+    status: JobStatus
+    status_url: str = Field(description="GET it for progress and, once completed, the result.")
+
+
+class JobView(BaseModel):
+    """One job: its state, and once completed its result."""
+
+    job_id: str
+    status: JobStatus
+    progress: float = Field(ge=0, le=1, description="0 to 1; updated every few seconds.")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None = Field(description="Audio duration (header, then decoded).")
+    engine: str
+    language: str | None
+    metadata: dict[str, Any] | None
+    error: JobError | None
+    callback: dict[str, Any] | None = Field(
+        None, description="Delivery state of the callback, when one was given."
+    )
+    result: BatchProcessResponse | None = Field(
+        None, description="Once completed: the same fields as POST /batch/process answers."
+    )
+
+
+class JobList(BaseModel):
+    """A page of the tenant's jobs, newest first."""
+
+    jobs: list[JobView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class ErrorDetail(BaseModel):
@@ -38,7 +171,14 @@ class ErrorResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "No file, empty file, bad header or extension."},
-    413: {"model": ErrorResponse, "description": "The file is larger than MAX_UPLOAD_MB."},
+    413: {
+        "model": ErrorResponse,
+        "description": "Larger than MAX_UPLOAD_MB, or longer than the audio limit "
+        "(`audio_too_long`).",
+    },
     422: {"model": ErrorResponse, "description": "Not decodable audio, corrupt, zero duration."},
-    503: {"model": ErrorResponse, "description": "Engine unavailable or busy; see Retry-After."},
+    503: {
+        "model": ErrorResponse,
+        "description": "Engine unavailable, busy, or storage unavailable; see Retry-After.",
+    },
 }

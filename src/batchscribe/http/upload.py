@@ -18,10 +18,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from batchscribe.http.exceptions import UploadError, UploadTooLargeError
+from batchscribe.pipeline.formats import ACCEPTED_EXTENSIONS, ACCEPTED_SENTENCE
 
 FILE_FIELD = "file"
-ACCEPTED_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".m4a", ".ogg", ".oga", ".opus", ".webm"})
-_ACCEPTED_LIST = "WAV, MP3, FLAC, M4A, OGG, Opus or WebM"
 # Non-file form fields are tiny; anything bigger is abuse.
 _MAX_OTHER_FIELD_BYTES = 64 * 1024
 
@@ -34,6 +33,8 @@ class ReceivedUpload:
     filename: str
     content_type: str | None
     size: int
+    #: The small form fields sent beside the file (name -> text), for the route to validate.
+    fields: dict[str, str] = field(default_factory=dict)
 
     def cleanup(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -49,7 +50,7 @@ def check_filename(filename: str) -> str:
     suffix = PurePath(name).suffix.lower()
     if suffix and suffix not in ACCEPTED_EXTENSIONS:
         raise UploadError(
-            f"Files ending in {suffix[:16]!r} are not supported. Upload {_ACCEPTED_LIST} audio.",
+            f"Files ending in {suffix[:16]!r} are not supported. Upload {ACCEPTED_SENTENCE} audio.",
             code="unsupported_extension",
         )
     return name
@@ -63,7 +64,8 @@ class _PartState:
     is_file: bool = False
     filename: str = ""
     content_type: str | None = None
-    other_bytes: int = 0
+    name: str = ""
+    value: bytearray = field(default_factory=bytearray)
 
 
 class _UploadSink:
@@ -79,10 +81,15 @@ class _UploadSink:
         self.filename = ""
         self.content_type: str | None = None
         self.part = _PartState()
+        self.fields: dict[str, str] = {}
         self.complete = False  # set when the closing boundary arrives
 
     def on_part_begin(self) -> None:
         self.part = _PartState()
+
+    def on_part_end(self) -> None:
+        if not self.part.is_file and self.part.name:
+            self.fields[self.part.name] = bytes(self.part.value).decode("utf-8", "replace")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.part.header_field += data[start:end]
@@ -98,6 +105,7 @@ class _UploadSink:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        self.part.name = name[:64]
         if name == FILE_FIELD and b"filename" in options and not self.found:
             self.found = True
             self.part.is_file = True
@@ -112,8 +120,8 @@ class _UploadSink:
                 raise UploadTooLargeError(_too_large(self.max_bytes))
             self.file.write(data[start:end])
         else:
-            self.part.other_bytes += end - start
-            if self.part.other_bytes > _MAX_OTHER_FIELD_BYTES:
+            self.part.value += data[start:end]
+            if len(self.part.value) > _MAX_OTHER_FIELD_BYTES:
                 raise UploadError(
                     "A form field other than `file` is too large. Send only the `file` field.",
                     code="invalid_form",
@@ -126,6 +134,7 @@ class _UploadSink:
         return {
             "on_end": self.on_end,
             "on_part_begin": self.on_part_begin,
+            "on_part_end": self.on_part_end,
             "on_header_field": self.on_header_field,
             "on_header_value": self.on_header_value,
             "on_header_end": self.on_header_end,
@@ -194,4 +203,4 @@ async def receive_upload(
             "The uploaded file is empty. Choose a recording that contains audio.",
             code="empty_file",
         )
-    return ReceivedUpload(sink.path, sink.filename, sink.content_type, sink.size)
+    return ReceivedUpload(sink.path, sink.filename, sink.content_type, sink.size, sink.fields)

@@ -13,38 +13,49 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
+from botocore.exceptions import BotoCoreError
 from pydantic import SecretStr
 
-from batchscribe.aws.clients import AWSTarget
+from batchscribe.aws.clients import make_session
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
-    AWSToolingError,
+    AWSError,
     QueueNotFoundError,
 )
-from batchscribe.config import Settings, get_settings
+from batchscribe.config import Settings, exit_on_config_error, get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
+from batchscribe.infra.exceptions import InfraError
+from batchscribe.infra.exit_codes import ExitCode, epilog
 from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.infra.tail import QueueTail
+from batchscribe.infra.target import AWSTarget
 from batchscribe.infra.verify import EventFlowVerifier
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CREDENTIALS = 2
-EXIT_DRIFT = 3  # provision: resources exist but differ from the contract (use --reconcile)
-EXIT_QUEUE_NOT_FOUND = 3  # tail
-
-PROVISION_EPILOG = """exit codes: 0 every resource present and correct (or --dry-run done),
-1 AWS refused a step or could not be reached, 2 missing/invalid credentials or permissions,
-3 drift left in place (run again with --reconcile)."""
-VERIFY_EPILOG = """exit codes: 0 ok, 1 not received in time, 2 credentials or permissions,
-3 queue not found, 4 structure invalid."""
-
+#: What each command does, for its `--help` (the subcommand and the standalone script alike).
+PROVISION_DESCRIPTION = (
+    "Create, idempotently, the AWS resources batchscribe publishes to: the dead-letter queue, "
+    "the SQS queue (redrive after 3 receives, encryption, a policy letting only the rule send), "
+    "the EventBridge rule and its target. Existing resources are kept; settings that differ "
+    "are reported as drift and corrected with --reconcile. Ends by reading every resource back "
+    "and prints the queue URL, DLQ URL, rule ARN and least-privilege IAM policies. AWS calls "
+    "are retried 3 times on throttling, 5xx answers and network errors."
+)
+VERIFY_DESCRIPTION = (
+    "Publish one schema-valid test BatchProcessingCompleted event and wait for it in the SQS "
+    "queue: polls every --poll-interval seconds up to --timeout, validates the envelope and "
+    "detail, deletes only its own message and releases everybody else's at once."
+)
+TAIL_DESCRIPTION = (
+    "Print the events arriving in the transcripts queue, one line each with transcript "
+    "lengths (the texts only with --show-text). Messages are deleted only with --ack; every "
+    "receive counts toward the queue's maxReceiveCount of 3."
+)
 
 #: The tooling's own modules and the AWS boundary they call.
 TOOL_LOGGERS = ("batchscribe.infra", "batchscribe.aws")
@@ -94,10 +105,13 @@ def _settings_and_target(args: argparse.Namespace) -> tuple[Settings, AWSTarget]
         bus_name=getattr(args, "bus_name", None),
         source=getattr(args, "source", None),
     )
-    no_credentials = (
-        not settings.aws_access_key_id
-        and boto3.session.Session(region_name=target.region).get_credentials() is None
-    )
+    try:
+        no_credentials = (
+            not settings.aws_access_key_id
+            and make_session(settings, target.region).get_credentials() is None
+        )
+    except BotoCoreError:  # e.g. a bad AWS_PROFILE: the tool reports it as a credentials error
+        no_credentials = False
     if _is_loopback(target.endpoint_url) and no_credentials:
         logging.getLogger("batchscribe.infra").info(
             "no AWS credentials configured; using the local emulator's dummy credentials"
@@ -153,11 +167,11 @@ def provision_command(args: argparse.Namespace) -> int:
         )
         result = provisioner.provision_all()
     except (AWSCredentialsError, AWSAccessDeniedError) as exc:
-        return _fail(args, EXIT_CREDENTIALS, "credentials", str(exc))
-    except AWSToolingError as exc:
-        return _fail(args, EXIT_FAILED, "error", str(exc))
+        return _fail(args, ExitCode.CREDENTIALS, "credentials", str(exc))
+    except (AWSError, InfraError) as exc:
+        return _fail(args, ExitCode.FAILED, "error", str(exc))
     print(json.dumps(result.to_dict(), indent=2) if args.json else render_provision(result))
-    return EXIT_OK if result.ok else EXIT_DRIFT
+    return ExitCode.OK if result.ok else ExitCode.DRIFT
 
 
 def verify_command(args: argparse.Namespace) -> int:
@@ -204,12 +218,12 @@ def tail_command(args: argparse.Namespace) -> int:
             )
         stats = tail.run()
     except QueueNotFoundError:
-        return _fail(args, EXIT_QUEUE_NOT_FOUND, "queue_not_found", "queue not found; run "
+        return _fail(args, ExitCode.QUEUE_NOT_FOUND, "queue_not_found", "queue not found; run "
                      "batchscribe provision (or make run) first")  # fmt: skip
     except (AWSCredentialsError, AWSAccessDeniedError) as exc:
-        return _fail(args, EXIT_CREDENTIALS, "credentials", str(exc))
-    except AWSToolingError as exc:
-        return _fail(args, EXIT_FAILED, "error", str(exc))
+        return _fail(args, ExitCode.CREDENTIALS, "credentials", str(exc))
+    except AWSError as exc:
+        return _fail(args, ExitCode.FAILED, "error", str(exc))
     summary: dict[str, Any] = {"valid": stats.valid, "invalid": stats.invalid, "acked": stats.acked}
     if args.json:
         print(json.dumps(summary))
@@ -217,7 +231,7 @@ def tail_command(args: argparse.Namespace) -> int:
         print(
             f"{stats.valid} events, {stats.invalid} invalid, {stats.acked} acked", file=sys.stderr
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_provision_arguments(parser: argparse.ArgumentParser) -> None:
@@ -254,30 +268,35 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add `provision`, `verify` and `tail` to the `batchscribe` command."""
-    add_provision_arguments(
-        subparsers.add_parser(
-            "provision",
-            help="create or check the SQS queues and EventBridge rule (setup_aws_infra.py)",
-            description=__doc__.splitlines()[0] if __doc__ else None,
-            epilog=PROVISION_EPILOG,
+    for name, help_text, description, add in (
+        ("provision", "create or check the SQS queues and EventBridge rule (setup_aws_infra.py)",
+         PROVISION_DESCRIPTION, add_provision_arguments),
+        ("verify", "send a test event and wait for it in the queue (verify_event_flow.py)",
+         VERIFY_DESCRIPTION, add_verify_arguments),
+        ("tail", "print events from the transcripts queue", TAIL_DESCRIPTION,
+         add_tail_arguments),
+    ):  # fmt: skip
+        add(
+            subparsers.add_parser(
+                name,
+                help=help_text,
+                description=textwrap.fill(description, 78, break_on_hyphens=False),
+                epilog=epilog(name),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
-    )
-    add_verify_arguments(
-        subparsers.add_parser(
-            "verify",
-            help="send a test event and wait for it in the queue (verify_event_flow.py)",
-            epilog=VERIFY_EPILOG,
-        )
-    )
-    add_tail_arguments(
-        subparsers.add_parser("tail", help="print events from the transcripts queue")
-    )
 
 
+@exit_on_config_error
 def _standalone(
-    prog: str, description: str, epilog: str, add: Any, argv: Sequence[str] | None
+    prog: str, description: str, command: str, add: Any, argv: Sequence[str] | None
 ) -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=textwrap.fill(description, 78, break_on_hyphens=False),
+        epilog=epilog(command),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add(parser)
     args = parser.parse_args(argv)
     return int(args.func(args))
@@ -286,20 +305,12 @@ def _standalone(
 def provision_main(argv: Sequence[str] | None = None) -> int:
     """`scripts/setup_aws_infra.py`."""
     return _standalone(
-        "setup_aws_infra.py",
-        "Create (idempotently) the SQS queues, EventBridge rule and target for batchscribe.",
-        PROVISION_EPILOG,
-        add_provision_arguments,
-        argv,
+        "setup_aws_infra.py", PROVISION_DESCRIPTION, "provision", add_provision_arguments, argv
     )
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:
     """`scripts/verify_event_flow.py`."""
     return _standalone(
-        "verify_event_flow.py",
-        "Publish a test BatchProcessingCompleted event and check it arrives in the queue.",
-        VERIFY_EPILOG,
-        add_verify_arguments,
-        argv,
+        "verify_event_flow.py", VERIFY_DESCRIPTION, "verify", add_verify_arguments, argv
     )

@@ -16,7 +16,6 @@ VISIBILITY_TIMEOUT = "30"
 RETENTION_SECONDS = "1209600"  # 14 days, the SQS maximum
 MAX_RECEIVE_COUNT = 3
 EVENTS_PRINCIPAL = "events.amazonaws.com"
-RULE_MISSING = frozenset({"ResourceNotFoundException"})
 
 Action = Literal["created", "exists", "updated", "drift", "would-create", "would-update"]
 

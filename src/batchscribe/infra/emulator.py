@@ -85,13 +85,6 @@ class LocalAWSEmulator:
             self._proc.wait()
         self._proc = None
 
-    def reset(self) -> None:
-        """Forget every resource (moto's reset API)."""
-        url = f"{self.endpoint_url}/moto-api/reset"
-        request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - http to loopback
-            pass
-
     def _is_listening(self) -> bool:
         with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
             sock.settimeout(0.2)

@@ -38,7 +38,6 @@ PROVISIONER_EVENTS_ACTIONS = (
     "events:PutTargets",
 )
 PROVISIONER_ACTIONS = PROVISIONER_SQS_ACTIONS + PROVISIONER_EVENTS_ACTIONS
-POLICY_DOCS_HINT = "see docs/iam/ for ready-made least-privilege policies"
 
 
 def bus_arn(partition: str, region: str, account: str, bus_name: str) -> str:

@@ -19,9 +19,10 @@ from types import FrameType
 
 from pydantic import SecretStr
 
-from batchscribe.aws.exceptions import AWSToolingError, LocalStackError
-from batchscribe.config import Settings, get_settings
+from batchscribe.aws.exceptions import AWSError
+from batchscribe.config import Settings, exit_on_config_error, get_settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, EmulatorError, LocalAWSEmulator
+from batchscribe.infra.exceptions import InfraError, LocalStackError
 from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.logging_setup import configure_logging
 
@@ -96,7 +97,7 @@ def start_local_aws(settings: Settings) -> tuple[LocalAWSEmulator, ProvisionResu
         result = provisioner.provision_all()
         if not result.ok:
             raise LocalStackError("provisioning the emulator failed: " + "; ".join(result.problems))
-    except (AWSToolingError, LocalStackError):
+    except (AWSError, InfraError):
         emulator.stop()
         raise
     return emulator, result
@@ -162,6 +163,7 @@ def run_service(settings: Settings, endpoint_url: str) -> int:
             proc.wait()
 
 
+@exit_on_config_error
 def main() -> int:
     """Entry point of `python -m batchscribe.infra.local` (what `make run` runs)."""
     settings = get_settings()
@@ -181,7 +183,7 @@ def main() -> int:
         return 1
     try:
         emulator, result = start_local_aws(settings)
-    except (LocalStackError, AWSToolingError) as exc:
+    except (AWSError, InfraError) as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
     try:

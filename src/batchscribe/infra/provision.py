@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from batchscribe.aws.clients import (
-    DEFAULT_BACKOFF_BASE,
-    AWSCaller,
-    AWSTarget,
-    call_optional,
-    ensure_clients,
-)
-from batchscribe.aws.exceptions import AWSToolingError, ProvisioningError
+from batchscribe.aws.clients import AWSCaller
+from batchscribe.aws.errors import QUEUE_DELETED_RECENTLY_CODES
+from batchscribe.aws.exceptions import AWSRequestError, AWSResourceNotFoundError
 from batchscribe.config import Settings, get_settings
 from batchscribe.infra import iam
 from batchscribe.infra.contract import (
     MAX_RECEIVE_COUNT,
     RETENTION_SECONDS,
-    RULE_MISSING,
     VISIBILITY_TIMEOUT,
     Action,
     Drift,
@@ -38,6 +31,8 @@ from batchscribe.infra.contract import (
     queue_drift,
     queue_policy,
 )
+from batchscribe.infra.exceptions import ProvisioningError
+from batchscribe.infra.target import AWSTarget, tool_clients
 
 logger = logging.getLogger(__name__)
 
@@ -101,22 +96,15 @@ class AWSInfrastructureProvisioner:
         events_client: Any = None,
         reconcile: bool = False,
         dry_run: bool = False,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         settings = settings or get_settings()
         self.target = target or AWSTarget.from_settings(settings)
-        clients = ensure_clients(
-            settings, self.target, {"sqs": sqs_client, "events": events_client}
-        )
+        clients = tool_clients(settings, self.target, {"sqs": sqs_client, "events": events_client})
         self.sqs, self.events = clients["sqs"], clients["events"]
         self.reconcile = reconcile
         self.dry_run = dry_run
         self.caller = AWSCaller(
-            iam.PROVISIONER_ACTIONS,
-            backoff_base=backoff_base,
-            sleep=sleep,
-            policy_hint="docs/iam/provisioner-policy.json",
+            iam.PROVISIONER_ACTIONS, policy_hint="docs/iam/provisioner-policy.json"
         )
         self._partition = "aws"
         self._account = "ACCOUNT_ID"  # learnt from the first queue ARN we read
@@ -148,8 +136,15 @@ class AWSInfrastructureProvisioner:
         )
 
     # Queues ---------------------------------------------------------------------------------
+    def _call_optional(self, client: Any, operation: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Like `caller.call`, but None when AWS answers that the resource does not exist."""
+        try:
+            return self.caller.call(client, operation, **kwargs)
+        except AWSResourceNotFoundError:
+            return None
+
     def _find_queue(self, name: str) -> str | None:
-        found = call_optional(self.caller, self.sqs, "get_queue_url", frozenset(), QueueName=name)
+        found = self._call_optional(self.sqs, "get_queue_url", QueueName=name)
         return None if found is None else str(found["QueueUrl"])
 
     def _attributes(self, url: str) -> dict[str, str]:
@@ -172,8 +167,8 @@ class AWSInfrastructureProvisioner:
                         self.sqs, "create_queue", QueueName=name, Attributes=desired()
                     )["QueueUrl"]
                 )
-            except AWSToolingError as exc:
-                if "QueueDeletedRecently" in str(exc):
+            except AWSRequestError as exc:
+                if exc.code in QUEUE_DELETED_RECENTLY_CODES:
                     raise ProvisioningError(
                         f"SQS refuses to recreate {name} within 60 s of deleting it; wait a "
                         "minute and run again"
@@ -243,11 +238,9 @@ class AWSInfrastructureProvisioner:
 
     # Rule and target ------------------------------------------------------------------------
     def _describe_rule(self) -> dict[str, Any] | None:
-        return call_optional(
-            self.caller,
+        return self._call_optional(
             self.events,
             "describe_rule",
-            RULE_MISSING,
             Name=self.target.rule_name,
             EventBusName=self.target.bus_name,
         )
@@ -263,13 +256,11 @@ class AWSInfrastructureProvisioner:
                 State="ENABLED",
                 Description="batchscribe: BatchProcessingCompleted events to the transcripts queue",
             )
-        except AWSToolingError as exc:
-            if "ResourceNotFoundException" in str(exc):
-                raise ProvisioningError(
-                    f"event bus {self.target.bus_name!r} does not exist; create it or set "
-                    "EVENTBRIDGE_BUS_NAME=default"
-                ) from exc
-            raise
+        except AWSResourceNotFoundError as exc:  # the rule's bus
+            raise ProvisioningError(
+                f"event bus {self.target.bus_name!r} does not exist; create it or set "
+                "EVENTBRIDGE_BUS_NAME=default"
+            ) from exc
         return str(response["RuleArn"])
 
     def rule_drift(self, rule: dict[str, Any]) -> list[Drift]:
@@ -312,11 +303,9 @@ class AWSInfrastructureProvisioner:
         return ResourceOutcome("rule", name, "updated", drifts)
 
     def _targets(self) -> list[dict[str, Any]]:
-        response = call_optional(
-            self.caller,
+        response = self._call_optional(
             self.events,
             "list_targets_by_rule",
-            RULE_MISSING,
             Rule=self.target.rule_name,
             EventBusName=self.target.bus_name,
         )
@@ -388,7 +377,8 @@ class AWSInfrastructureProvisioner:
         return problems
 
     def provision_all(self) -> ProvisionResult:
-        """Steps 1-4, then verification. Raises AWSToolingError when AWS refuses a step."""
+        """Steps 1-4, then verification. Raises AWSError or ProvisioningError when AWS refuses a
+        step."""
         outcomes = [self.create_dlq(), self.create_main_queue(), self.create_eventbridge_rule()]
         if self.rule_arn and self.queue_url and not self.dry_run:
             # The queue policy names the rule ARN; if AWS's ARN differs from our guess, fix it.

@@ -14,16 +14,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from batchscribe.aws.clients import (
-    DEFAULT_BACKOFF_BASE,
-    AWSCaller,
-    AWSTarget,
-    ensure_clients,
-)
-from batchscribe.aws.exceptions import AWSToolingError, EventStructureError
+from batchscribe.aws.clients import AWSCaller
+from batchscribe.aws.exceptions import AWSError
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.envelope import ReceivedEvent, parse_message
+from batchscribe.events.exceptions import EventStructureError
 from batchscribe.infra import iam
+from batchscribe.infra.target import AWSTarget, tool_clients
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +70,10 @@ class QueueTail:
         wait_seconds: int = 20,
         visibility_timeout: int = 30,
         out: TextIO | None = None,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
     ) -> None:
         self.settings = settings or get_settings()
         self.target = target or AWSTarget.from_settings(self.settings)
-        self.sqs = ensure_clients(self.settings, self.target, {"sqs": sqs_client})["sqs"]
+        self.sqs = tool_clients(self.settings, self.target, {"sqs": sqs_client})["sqs"]
         self.ack = ack
         self.show_text = show_text
         self.max_messages = max_messages
@@ -87,7 +83,6 @@ class QueueTail:
         self.out = out or sys.stdout
         self.caller = AWSCaller(
             (*iam.CONSUMER_ACTIONS, "sqs:ChangeMessageVisibility"),
-            backoff_base=backoff_base,
             policy_hint="docs/iam/consumer-policy.json",
         )
         self.stats = TailStats()
@@ -168,7 +163,7 @@ class QueueTail:
                 self.caller.call(
                     self.sqs, "change_message_visibility_batch", QueueUrl=url, Entries=entries
                 )
-            except AWSToolingError as exc:  # e.g. a consumer policy without the action
+            except AWSError as exc:  # e.g. a consumer policy without the action
                 logger.warning(
                     "could not release %d kept messages (%s); they reappear after %d s",
                     len(entries),

@@ -6,8 +6,8 @@ that id and deletes that message only. Everybody else's messages are released at
 0); one seen a second time is held until the end of the run instead, so a busy queue's messages are
 received at most twice by the verifier and do not run into the DLQ's `maxReceiveCount`.
 
-Exit codes: 0 ok, 1 not received in time (or AWS unreachable), 2 credentials or permissions,
-3 queue not found, 4 structure invalid.
+Exit codes (`batchscribe.infra.exit_codes`): 0 ok, 1 not received in time (or AWS unreachable),
+2 credentials or permissions, 3 queue not found, 4 structure invalid.
 """
 
 from __future__ import annotations
@@ -20,32 +20,25 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from batchscribe.aws.clients import (
-    DEFAULT_BACKOFF_BASE,
-    AWSCaller,
-    AWSTarget,
-    ensure_clients,
-)
+from batchscribe.aws.clients import AWSCaller
 from batchscribe.aws.exceptions import (
     AWSAccessDeniedError,
     AWSCredentialsError,
-    AWSToolingError,
-    EventStructureError,
+    AWSError,
     QueueNotFoundError,
 )
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.entry import EventEntry, build_completed_entry
 from batchscribe.events.envelope import parse_envelope
+from batchscribe.events.exceptions import EventStructureError
 from batchscribe.identity import RequestContext
 from batchscribe.infra import iam
+from batchscribe.infra.exceptions import EventRejectedError
+from batchscribe.infra.exit_codes import ExitCode
+from batchscribe.infra.target import AWSTarget, tool_clients
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_NOT_RECEIVED = 1
-EXIT_CREDENTIALS = 2
-EXIT_QUEUE_NOT_FOUND = 3
-EXIT_INVALID = 4
 MAX_VISIBILITY = 43200  # SQS upper bound, 12 h
 
 
@@ -53,7 +46,7 @@ MAX_VISIBILITY = 43200  # SQS upper bound, 12 h
 class VerificationResult:
     """Outcome of one verification run."""
 
-    exit_code: int
+    exit_code: ExitCode
     status: str
     message: str
     interaction_id: str
@@ -81,7 +74,6 @@ class EventFlowVerifier:
         poll_interval: float = 2.0,
         visibility_timeout: int = 10,
         interaction_id: str | None = None,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -93,12 +85,7 @@ class EventFlowVerifier:
         self.poll_interval = poll_interval
         self.visibility_timeout = visibility_timeout
         self.interaction_id = interaction_id or str(uuid.uuid4())
-        self.caller = AWSCaller(
-            iam.VERIFIER_ACTIONS,
-            backoff_base=backoff_base,
-            sleep=sleep,
-            policy_hint="docs/iam/verifier-policy.json",
-        )
+        self.caller = AWSCaller(iam.VERIFIER_ACTIONS, policy_hint="docs/iam/verifier-policy.json")
         self._sleep = sleep
         self._clock = clock
 
@@ -119,9 +106,7 @@ class EventFlowVerifier:
         )
 
     def _connect(self) -> None:
-        clients = ensure_clients(
-            self.settings, self.target, {"events": self.events, "sqs": self.sqs}
-        )
+        clients = tool_clients(self.settings, self.target, {"events": self.events, "sqs": self.sqs})
         self.events, self.sqs = clients["events"], clients["sqs"]
 
     def queue_url(self) -> str:
@@ -135,7 +120,7 @@ class EventFlowVerifier:
         response = self.caller.call(self.events, "put_events", Entries=[entry])
         result = response.get("Entries", [{}])[0]
         if response.get("FailedEntryCount") or "ErrorCode" in result:
-            raise AWSToolingError(
+            raise EventRejectedError(
                 f"EventBridge rejected the test event: {result.get('ErrorCode')}: "
                 f"{result.get('ErrorMessage')}"
             )
@@ -144,7 +129,7 @@ class EventFlowVerifier:
     def run(self) -> VerificationResult:
         """The whole check, mapped to an exit code."""
         started = self._clock()
-        result = VerificationResult(EXIT_NOT_RECEIVED, "not_received", "", self.interaction_id)
+        result = VerificationResult(ExitCode.FAILED, "not_received", "", self.interaction_id)
         try:
             self._connect()
             result.queue_url = self.queue_url()
@@ -157,22 +142,22 @@ class EventFlowVerifier:
             )
             self._poll(result, started)
         except QueueNotFoundError:
-            result.exit_code, result.status = EXIT_QUEUE_NOT_FOUND, "queue_not_found"
+            result.exit_code, result.status = ExitCode.QUEUE_NOT_FOUND, "queue_not_found"
             result.message = (
                 f"queue {self.target.queue_name!r} not found in {self.target.region}; run "
                 "scripts/setup_aws_infra.py (batchscribe provision) first"
             )
         except (AWSCredentialsError, AWSAccessDeniedError) as exc:
             result.exit_code, result.status, result.message = (
-                EXIT_CREDENTIALS,
+                ExitCode.CREDENTIALS,
                 "credentials",
                 str(exc),
             )
         except EventStructureError as exc:
-            result.exit_code, result.status = EXIT_INVALID, "invalid"
+            result.exit_code, result.status = ExitCode.INVALID_EVENT, "invalid"
             result.message = f"the test event arrived but is malformed: {exc}"
-        except AWSToolingError as exc:
-            result.exit_code, result.status, result.message = EXIT_NOT_RECEIVED, "error", str(exc)
+        except (AWSError, EventRejectedError) as exc:
+            result.exit_code, result.status, result.message = ExitCode.FAILED, "error", str(exc)
         result.elapsed_seconds = round(self._clock() - started, 3)
         return result
 
@@ -211,7 +196,7 @@ class EventFlowVerifier:
                 result.other_messages_released = len(seen)
                 if own is not None:
                     self._take_own(url, own, str(own.get("Body", "")))
-                    result.exit_code, result.status = EXIT_OK, "ok"
+                    result.exit_code, result.status = ExitCode.OK, "ok"
                     result.message = (
                         f"test event {result.event_id} arrived in {self.target.queue_name} "
                         "with a valid structure and was deleted"

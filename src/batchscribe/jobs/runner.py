@@ -142,6 +142,8 @@ class JobRunner:
         self._missing_error = missing_error
         self._unavailable_error = unavailable_error
         self.work_dir = work_dir
+        #: What the last `run` measured, for the supervisor's metrics (engine, audio seconds).
+        self.stats: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
 
     def close(self) -> None:
@@ -153,6 +155,7 @@ class JobRunner:
         """Process one claimed job; its final status, or None if it went back to the queue or
         stopped being ours."""
         interaction_id_var.set(job.id)
+        self.stats = {"engine": self.transcriber.name, "audio_seconds": 0.0}
         started = time.perf_counter()
         lease = self.settings.job_lease_seconds
         with Heartbeat(self.store, job, self.owner, lease) as beat:
@@ -219,9 +222,11 @@ class JobRunner:
                 else info.duration_seconds
             )
             transcript = Transcript.from_engine(output.segments, duration, self.transcriber.name)
+            self.stats["audio_seconds"] = transcript.duration_seconds
             if beat.lost.is_set():
                 return None
             cleaning = self._loop.run_until_complete(self.cleaner.clean(transcript))
+            self.stats.update(cleaner=cleaning.engine, degraded=cleaning.degraded)
         except InvalidAudioError as exc:
             return self._fail(job, JobErrorCode.INVALID_AUDIO, str(exc))
         except EngineUnavailableError as exc:

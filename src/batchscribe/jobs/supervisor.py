@@ -35,6 +35,15 @@ from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.jobs.models import JobErrorCode, JobStatus
 from batchscribe.jobs.store import JobStore
 from batchscribe.jobs.worker import worker_main
+from batchscribe.metrics import (
+    AUDIO_SECONDS,
+    CLEANINGS,
+    JOB_WAIT_SECONDS,
+    JOBS_FINISHED,
+    TRANSCRIPTIONS,
+    WORKER_REPLACEMENTS,
+    WORKERS_BUSY,
+)
 from batchscribe.signals import Signals, Topic
 
 logger = logging.getLogger(__name__)
@@ -194,11 +203,21 @@ class WorkerSupervisor:
         elif kind == "started":
             slot.job_id, slot.deadline_at = message[1], message[2]
             slot.job_started = time.monotonic()
+            JOB_WAIT_SECONDS.observe(message[3])
+            WORKERS_BUSY.set(self.busy)
         elif kind == "finished":
-            job_id, status = message[1], message[2]
+            job_id, status, stats = message[1], message[2], message[3]
             slot.job_id, slot.deadline_at = None, None
             slot.jobs_done += 1
+            WORKERS_BUSY.set(self.busy)
             if status is not None:
+                JOBS_FINISHED.labels(status).inc()
+                engine = str(stats.get("engine", self.settings.transcriber))
+                TRANSCRIPTIONS.labels(engine, status).inc()
+                AUDIO_SECONDS.labels(engine).inc(float(stats.get("audio_seconds", 0.0)))
+                if "cleaner" in stats:
+                    degraded = str(bool(stats.get("degraded"))).lower()
+                    CLEANINGS.labels(str(stats["cleaner"]), degraded).inc()
                 self.signals.publish(Topic.JOB_FINISHED, job_id)
                 if status in (JobStatus.COMPLETED, JobStatus.FAILED):
                     self.signals.publish(Topic.OUTBOX_WRITTEN)
@@ -235,6 +254,7 @@ class WorkerSupervisor:
             )
         self._hand_back(slot, spend_attempt=True)
         slot.reports.close()
+        WORKER_REPLACEMENTS.labels(slot.killed_for or "died").inc()
         if self.stopping.is_set():
             self.slots.remove(slot)
             return

@@ -4,8 +4,8 @@ Started by a `WorkerSupervisor` (spawn context), which gives it a lease-owner na
 "work available" event and one end of a pipe. It reports on the pipe:
 
     ("ready", None) | ("load_error", message)     once, after loading the engine
-    ("started", job_id, deadline_at)              each claimed job
-    ("finished", job_id, status or None)          after the outcome is recorded
+    ("started", job_id, deadline_at, seconds it waited in the queue)
+    ("finished", job_id, status or None, {"engine", "audio_seconds"})  once recorded
 
 and never needs an answer: the supervisor acts on its own (kills it past a deadline or when
 its job is cancelled, and starts a replacement).
@@ -138,6 +138,7 @@ def _loop(
                 pass
             work_available.wait(settings.job_poll_seconds)
             continue
-        report("started", job.id, job.deadline_at)
+        waited = max((job.started_at or time.time()) - job.created_at, 0.0)
+        report("started", job.id, job.deadline_at, waited)
         status = runner.run(job)
-        report("finished", job.id, str(status) if status is not None else None)
+        report("finished", job.id, str(status) if status is not None else None, runner.stats)

@@ -15,24 +15,17 @@ import av
 import av.error
 
 from batchscribe.pipeline.exceptions import InvalidAudioError
+from batchscribe.pipeline.formats import (
+    ACCEPTED_CONTAINERS,
+    ACCEPTED_SENTENCE,
+    mimetype_for_container,
+)
 
 SAMPLE_RATE = 16000
-# Containers FFmpeg reports for the formats we accept (WAV, MP3, FLAC, M4A, OGG, Opus, WebM).
-ACCEPTED_CONTAINERS = frozenset(
-    {"wav", "mp3", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "ogg", "matroska,webm"}
-)
-_MIMETYPES = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
-    "ogg": "audio/ogg",
-    "matroska,webm": "audio/webm",
-}
-_NOT_AUDIO = "The file is not audio we can decode. Upload WAV, MP3, FLAC, M4A, OGG, Opus or WebM."
+_NOT_AUDIO = f"The file is not audio we can decode. Upload {ACCEPTED_SENTENCE}."
 _UNKNOWN_CODEC = (
-    "The audio uses a codec we cannot decode. Convert it to WAV, MP3, FLAC, M4A, OGG, Opus or "
-    "WebM and upload it again."
+    f"The audio uses a codec we cannot decode. Convert it to {ACCEPTED_SENTENCE} and upload it "
+    "again."
 )
 
 
@@ -48,7 +41,7 @@ class AudioInfo:
 
     @property
     def mimetype(self) -> str:
-        return _MIMETYPES.get(self.container, "application/octet-stream")
+        return mimetype_for_container(self.container)
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -73,8 +66,7 @@ def probe_audio(path: Path, *, decode: bool = True) -> AudioInfo:
             raise InvalidAudioError(_NOT_AUDIO)
         if not container.streams.audio:
             raise InvalidAudioError(
-                "The file has no audio track. Upload a recording with sound "
-                "(WAV, MP3, FLAC, M4A, OGG, Opus or WebM)."
+                f"The file has no audio track. Upload a recording with sound ({ACCEPTED_SENTENCE})."
             )
         stream = container.streams.audio[0]
         context = stream.codec_context

@@ -2,10 +2,14 @@
 
     PipelineError
     ├── InvalidAudioError          the upload is not decodable audio (HTTP 422)
-    ├── TranscriptionError         the engine failed on good audio (HTTP 503)
-    │   └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
-    │       └── OverloadedError    every worker busy and the wait queue full (HTTP 503)
-    └── CleaningError              the cleaner failed; callers fall back to the raw text
+    ├── AudioTooLongError          longer than MAX_AUDIO_SECONDS / MAX_SYNC_AUDIO_SECONDS (413)
+    └── TranscriptionError         the engine failed on good audio (HTTP 503)
+        ├── EngineTimeoutError     the job passed its deadline and its worker was stopped
+        └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
+            └── OverloadedError    every transcription slot busy (HTTP 503)
+
+Cleaning has no error of its own: a cleaner never raises, it falls back to the raw text and says
+so (`CleaningResult.degraded`).
 
 Every message is a sentence a user can act on; none contains transcript text or a secret.
 """
@@ -21,8 +25,19 @@ class InvalidAudioError(PipelineError):
     """The file could not be decoded as audio, is corrupt, or has no duration."""
 
 
+class AudioTooLongError(PipelineError):
+    """The recording is longer than the limit for this kind of request (from its header, or
+    counted while decoding when the header lied)."""
+
+    code = "audio_too_long"
+
+
 class TranscriptionError(PipelineError):
     """The transcription engine failed on audio that decoded fine."""
+
+
+class EngineTimeoutError(TranscriptionError):
+    """Transcription passed its deadline (JOB_TIMEOUT_FACTOR x duration + 60 s)."""
 
 
 class EngineUnavailableError(TranscriptionError):
@@ -42,7 +57,3 @@ class EngineUnavailableError(TranscriptionError):
 
 class OverloadedError(EngineUnavailableError):
     """No worker is free and the wait queue is full; the client should retry later."""
-
-
-class CleaningError(PipelineError):
-    """The cleaner could not clean a transcript (or one chunk of it)."""

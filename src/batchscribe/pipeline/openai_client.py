@@ -1,7 +1,8 @@
 """How both OpenAI-compatible engines (transcriber and cleaner) build their SDK client.
 
-The SDK's own retries are off (`max_retries=0`): each engine retries itself, so the count and
-the backoff are ours.
+The SDK's own retries are off (`max_retries=0`): both engines retry through the hosted engines'
+one policy (`batchscribe.pipeline.retry`), so Deepgram and OpenAI-compatible servers are retried
+alike; the engines' module docstrings say why.
 """
 
 from __future__ import annotations

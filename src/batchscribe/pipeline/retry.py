@@ -1,24 +1,32 @@
-"""Retry timing shared by the hosted engines (Deepgram, OpenAI-compatible servers).
+"""The one retry policy of the hosted engines (Deepgram, OpenAI-compatible transcription and
+LLM cleaning), built on tenacity.
 
-Each engine retries overload answers (429, 5xx) and network failures a fixed number of times;
-these helpers decide how long to wait between attempts.
+An engine says what one attempt is and raises `RetryableProblem` for a failure worth another
+try (429, 5xx, a network error); `RetryPolicy` decides how often and how long to wait:
+`retries` more attempts (2 by default), exponential backoff from `first_delay` with up to one
+`first_delay` of random jitter, raised to the server's `Retry-After` when it asks for longer,
+and never more than `max_delay` between two attempts (the client is waiting for its HTTP
+response meanwhile). Each retry logs one warning with the attempt number, the problem and the
+delay; when every attempt failed, the engine's `exhausted` callback builds the error raised.
+Tests make the delays tiny by passing a policy with small `first_delay` and `max_delay`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import tenacity
 
 _T = TypeVar("_T")
 
 DEFAULT_RETRIES = 2
-DEFAULT_BACKOFF_SECONDS = 1.0
-# Never wait longer than this between two attempts, whatever the server's Retry-After says: the
-# client is waiting for its HTTP response meanwhile.
-MAX_BACKOFF_SECONDS = 10.0
+DEFAULT_FIRST_DELAY_SECONDS = 1.0
+MAX_DELAY_SECONDS = 10.0
+#: The hint given to the client when the server sent no `Retry-After` ("try in a minute").
+DEFAULT_RETRY_AFTER_SECONDS = 60
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> int | None:
@@ -35,20 +43,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> int | None:
     return int(seconds + 0.999)
 
 
-def backoff_delay(attempt: int, base_seconds: float, retry_after: int | None = None) -> float:
-    """Seconds to wait before retry number `attempt` (0 for the first retry).
-
-    Exponential (`base`, `2 * base`, ...) with up to 25 % jitter so parallel clients spread
-    out; a server's `Retry-After` is honoured when it asks for longer, up to a cap.
-    """
-    delay = base_seconds * (2.0**attempt) * (1 + random.uniform(0, 0.25))
-    if retry_after is not None:
-        delay = max(delay, float(retry_after))
-    return min(delay, MAX_BACKOFF_SECONDS)
-
-
 class RetryableProblem(Exception):
-    """Raised by one attempt to ask `RetryLoop.run` for another try.
+    """Raised by one attempt to ask the policy for another try.
 
     `problem` is a short description for the log and the final error (`HTTP 503`, `timeout`);
     `retry_after` is the server's `Retry-After` in seconds, when it sent one.
@@ -60,47 +56,95 @@ class RetryableProblem(Exception):
         self.retry_after = retry_after
 
 
+#: Builds the error raised when every attempt failed: (last problem, attempts, Retry-After).
+Exhausted = Callable[[str, int, int | None], Exception]
+
+
 @dataclass(frozen=True)
-class RetryLoop:
-    """How one engine retries: `retries` extra attempts, `backoff_delay` from `backoff_seconds`
-    between them (`sleep` is injectable so tests do not wait), each retry logged as a warning
-    under `retry_message`. One loop, shared so each engine only says what one attempt is."""
+class RetryPolicy:
+    """How often and how long a hosted engine retries; see the module docstring."""
 
-    retries: int
-    backoff_seconds: float
-    sleep: Callable[[float], None]
-    logger: logging.Logger
-    retry_message: str
+    retries: int = DEFAULT_RETRIES
+    first_delay: float = DEFAULT_FIRST_DELAY_SECONDS
+    max_delay: float = MAX_DELAY_SECONDS
 
-    def run(
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.first_delay < 0 or self.max_delay < self.first_delay:
+            raise ValueError("retries >= 0 and 0 <= first_delay <= max_delay")
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exponential = tenacity.wait_exponential(
+            multiplier=self.first_delay, max=self.max_delay
+        ) + tenacity.wait_random(0, self.first_delay)
+        delay = float(exponential(state))
+        problem = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(problem, RetryableProblem) and problem.retry_after is not None:
+            delay = max(delay, float(problem.retry_after))
+        return min(delay, self.max_delay)
+
+    def _options(self, logger: logging.Logger, message: str, exhausted: Exhausted) -> Any:
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            problem = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.warning(
+                message,
+                extra={
+                    "attempt": state.attempt_number + 1,
+                    "problem": getattr(problem, "problem", type(problem).__name__),
+                    "delay_s": round(delay, 3),
+                },
+            )
+
+        def give_up(state: tenacity.RetryCallState) -> Any:
+            problem = state.outcome.exception() if state.outcome is not None else None
+            assert isinstance(problem, RetryableProblem)
+            hint = problem.retry_after
+            raise exhausted(
+                problem.problem,
+                state.attempt_number,
+                hint if hint is not None else DEFAULT_RETRY_AFTER_SECONDS,
+            ) from problem
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.attempts),
+            "wait": self._wait,
+            "retry": tenacity.retry_if_exception_type(RetryableProblem),
+            "before_sleep": log_retry,
+            "retry_error_callback": give_up,
+        }
+
+    def call(
         self,
         attempt: Callable[[], _T],
-        exhausted: Callable[[str, int, int | None], Exception],
+        *,
+        exhausted: Exhausted,
+        logger: logging.Logger,
+        message: str,
     ) -> _T:
-        """Run `attempt` up to `retries + 1` times and return its first result.
+        """Run `attempt` until it returns, raises something other than `RetryableProblem`, or
+        the attempts run out (then `exhausted(...)` is raised). `message` is the retry log's."""
+        retrying = tenacity.Retrying(**self._options(logger, message, exhausted))
+        result: _T = retrying(attempt)
+        return result
 
-        `attempt` raises `RetryableProblem` for a failure worth another try (overload,
-        network); any other exception ends the loop at once. Each retry's warning carries the
-        attempt number, the previous problem and the delay. When every attempt failed,
-        `exhausted(last_problem, attempts, retry_after)` builds the error raised.
-        """
-        attempts = self.retries + 1
-        last_problem = ""
-        retry_after: int | None = None
-        for number in range(attempts):
-            if number:
-                delay = backoff_delay(number - 1, self.backoff_seconds, retry_after)
-                self.logger.warning(
-                    self.retry_message,
-                    extra={
-                        "attempt": number + 1,
-                        "problem": last_problem,
-                        "delay_s": round(delay, 3),
-                    },
-                )
-                self.sleep(delay)
-            try:
-                return attempt()
-            except RetryableProblem as problem:
-                last_problem, retry_after = problem.problem, problem.retry_after
-        raise exhausted(last_problem, attempts, retry_after)
+    async def call_async(
+        self,
+        attempt: Callable[[], Awaitable[_T]],
+        *,
+        exhausted: Exhausted,
+        logger: logging.Logger,
+        message: str,
+    ) -> _T:
+        """`call` for a coroutine function; waits with `asyncio.sleep` (cancellable)."""
+
+        async def one_attempt() -> _T:
+            # A coroutine function, so tenacity awaits it (a lambda returning a coroutine is not).
+            return await attempt()
+
+        retrying = tenacity.AsyncRetrying(**self._options(logger, message, exhausted))
+        result: _T = await retrying(one_attempt)
+        return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from batchscribe.pipeline.types import Segment, format_turns, parse_turns
+from batchscribe.pipeline.types import Segment
 
 DEFAULT_MAX_WORDS = 500
 
@@ -78,9 +78,3 @@ def split_long_lines(segments: list[Segment], max_words: int = DEFAULT_MAX_WORDS
             Segment(segment.speaker, " ".join(piece)) for piece in _split_words(words, max_words)
         )
     return out
-
-
-def split_long_text(text: str, max_words: int = DEFAULT_MAX_WORDS) -> str:
-    """`split_long_lines` on a `SPEAKER_<n>: text` transcript: the same form, long turns cut
-    into several labelled lines."""
-    return format_turns(split_long_lines(parse_turns(text), max_words))

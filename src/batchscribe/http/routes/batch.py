@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import time
+from functools import partial
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from batchscribe.http.deps import EventsDep, PoolDep, SettingsDep, TranscriptionDep
-from batchscribe.http.identity import get_request_context
-from batchscribe.http.schemas import ERROR_RESPONSES, BatchProcessResponse, CleaningInfo
+from batchscribe.http.deps import BatchDep, ContextDep, SettingsDep
+from batchscribe.http.identity import context_headers
+from batchscribe.http.schemas import (
+    ERROR_RESPONSES,
+    BatchProcessResponse,
+    CleaningInfo,
+    EventDelivery,
+)
 from batchscribe.http.upload import receive_upload
+from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 
-logger = logging.getLogger(__name__)
 router = APIRouter(tags=["batch"])
 
 _MULTIPART_BODY: dict[str, Any] = {
@@ -30,7 +33,7 @@ _MULTIPART_BODY: dict[str, Any] = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "WAV, MP3, FLAC, M4A, OGG, Opus or WebM audio.",
+                            "description": f"{ACCEPTED_SENTENCE} audio.",
                         }
                     },
                 }
@@ -48,52 +51,23 @@ _MULTIPART_BODY: dict[str, Any] = {
     summary="Transcribe an uploaded recording",
 )
 async def process_batch_audio(
-    request: Request,
-    settings: SettingsDep,
-    pool: PoolDep,
-    transcription: TranscriptionDep,
-    events: EventsDep,
+    request: Request, context: ContextDep, settings: SettingsDep, batch: BatchDep
 ) -> JSONResponse:
     """Transcribe the uploaded file into speaker turns, clean it, and queue the
     `BatchProcessingCompleted` event. Identity comes from `X-Tenant-ID`, `X-User-ID` and
     `X-Account-ID` (optional)."""
-    context = get_request_context(request)
-    started = time.perf_counter()
-    async with pool.slot():
-        upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
-        logger.info(
-            "upload received",
-            extra={"bytes": upload.size, "content_type": upload.content_type},
-        )
-        try:
-            result = await transcription.process(
-                upload.path, context.interaction_id, settings.transcriber
-            )
-        finally:
-            upload.cleanup()
-    raw, cleaned = result.transcript.raw_text, result.cleaning.text
-    # The outbox write is a short SQLite transaction; keep it off the event loop anyway.
-    event = await anyio.to_thread.run_sync(events.record, context, raw, cleaned)
+
+    receive = partial(receive_upload, request, settings.max_upload_bytes, settings.upload_dir)
+    result = await batch.process(context, receive)
     body = BatchProcessResponse(
-        raw_transcript=raw,
-        cleaned_transcript=cleaned,
+        raw_transcript=result.transcript.raw_text,
+        cleaned_transcript=result.cleaning.text,
         interaction_id=context.interaction_id,
         tenant_id=context.tenant_id,
         user_id=context.user_id,
         account_id=context.account_id,
         duration_seconds=round(result.transcript.duration_seconds, 3),
-        event=event,
+        event=EventDelivery.model_validate(result.event),
         cleaning=CleaningInfo.model_validate(result.cleaning.as_response()),
     )
-    headers = {"X-Interaction-ID": context.interaction_id}
-    if request.state.context_warnings:
-        headers["X-Warning"] = "; ".join(request.state.context_warnings)
-    logger.info(
-        "batch processed",
-        extra={
-            "audio_seconds": body.duration_seconds,
-            "elapsed_seconds": round(time.perf_counter() - started, 3),
-            "event_status": event.get("status"),
-        },
-    )
-    return JSONResponse(body.model_dump(mode="json"), headers=headers)
+    return JSONResponse(body.model_dump(mode="json"), headers=context_headers(request))

@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request
-
-from batchscribe.events.exceptions import OutboxError
-from batchscribe.http.errors import error_response
-from batchscribe.http.identity import get_request_context
+from batchscribe.http.deps import ContextDep, EventsDep
+from batchscribe.http.schemas import ErrorResponse, EventStatusResponse
 
 router = APIRouter(tags=["events"])
 
 
 @router.get(
     "/events/{interaction_id}",
+    response_model=EventStatusResponse,
     summary="Delivery state of one event",
     responses={
-        404: {"description": "No such event for this tenant"},
-        503: {"description": "The outbox cannot be read"},
+        400: {"model": ErrorResponse, "description": "A bad identity header"},
+        404: {"model": ErrorResponse, "description": "No such event for this tenant"},
+        503: {"model": ErrorResponse, "description": "The outbox cannot be read"},
     },
 )
-def get_event_status(interaction_id: str, request: Request) -> Any:
-    """The event's status (queued/pending, sent, held, failed, too_large), attempts and times.
+def get_event_status(
+    interaction_id: str, context: ContextDep, events: EventsDep
+) -> EventStatusResponse:
+    """The event's status (pending, sending, sent, held, failed, too_large), attempts and times.
 
     Only the tenant that made the request sees it (X-Tenant-ID); any other tenant gets 404,
     the same answer as for an unknown id, so ids of other tenants cannot be probed.
     """
-    context = get_request_context(request)
-    runtime = request.app.state.events
-    try:
-        status = runtime.event_status(interaction_id[:64], context.tenant_id)
-    except OutboxError:
-        return error_response(
-            request,
-            503,
-            "outbox_unavailable",
-            "The event store cannot be read right now; try again shortly.",
-        )
-    if status is None:
-        return error_response(
-            request,
-            404,
-            "event_not_found",
-            "No event with this interaction id for your tenant. Check the id and the "
-            "X-Tenant-ID header you sent with the upload.",
-        )
-    return status
+    # Sync on purpose: the outbox is SQLite, so FastAPI runs this in its thread pool.
+    status = events.event_status(interaction_id[:64], context.tenant_id)
+    return EventStatusResponse.model_validate(status)

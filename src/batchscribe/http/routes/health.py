@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from batchscribe.http.deps import EventsDep, PoolDep
+from batchscribe.http.schemas import (
+    EngineReadiness,
+    EventsReadiness,
+    ReadinessResponse,
+    ReadinessStatus,
+)
 
 router = APIRouter(tags=["operations"])
 
@@ -19,17 +22,24 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Engine loaded, outbox writable, publisher state")
-async def readyz(pool: PoolDep, events: EventsDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    summary="Engine loaded, outbox writable, publisher state",
+    responses={503: {"model": ReadinessResponse, "description": "Not ready: see which part"}},
+)
+async def readyz(pool: PoolDep, events: EventsDep, response: Response) -> ReadinessResponse:
     # readiness() reads and writes the SQLite outbox: keep that off the event loop.
-    event_state: dict[str, Any] = await anyio.to_thread.run_sync(events.readiness)
-    engine: dict[str, Any] = {"ready": pool.ready, "workers": pool.workers, "in_use": pool.in_use}
-    if pool.load_error:
-        engine["error"] = pool.load_error
-    ready = pool.ready and bool(event_state.get("ok", True))
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "engine": engine, "events": event_state},
-        status_code=200 if ready else 503,
+    event_state = EventsReadiness.model_validate(await anyio.to_thread.run_sync(events.readiness))
+    engine = EngineReadiness(
+        ready=pool.ready, workers=pool.workers, in_use=pool.in_use, error=pool.load_error
+    )
+    ready = pool.ready and event_state.ok
+    response.status_code = 200 if ready else 503
+    return ReadinessResponse(
+        status=ReadinessStatus.READY if ready else ReadinessStatus.NOT_READY,
+        engine=engine,
+        events=event_state,
     )
 
 

@@ -7,6 +7,7 @@ origin: no CDN, font or analytics call can slip in later unnoticed.
 
 from __future__ import annotations
 
+import html
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from batchscribe.config import get_settings
+from batchscribe.http.deps import SettingsDep
+from batchscribe.pipeline.formats import ACCEPTED_SENTENCE, html_accept_attribute
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
 
@@ -37,7 +39,10 @@ router = APIRouter(include_in_schema=False)
 
 @lru_cache(maxsize=1)
 def _page_template() -> str:
-    return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    """The page with the accepted formats (from `pipeline/formats.py`) written in."""
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace("__ACCEPTED_FORMATS__", html.escape(ACCEPTED_SENTENCE))
+    return page.replace("__ACCEPT__", html.escape(html_accept_attribute()))
 
 
 def _format_megabytes(value: float) -> str:
@@ -46,13 +51,13 @@ def _format_megabytes(value: float) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index() -> HTMLResponse:
+async def index(settings: SettingsDep) -> HTMLResponse:
     """Serve the single page that uploads or records audio and shows both transcripts.
 
     The upload limit is written into the page so it can refuse an oversized file before
     sending it, with the same number the server enforces.
     """
-    limit = _format_megabytes(get_settings().max_upload_mb)
+    limit = _format_megabytes(settings.max_upload_mb)
     page = _page_template().replace("__MAX_UPLOAD_MB__", limit)
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 

@@ -10,6 +10,13 @@ A model is never trusted blindly: a chunk whose request fails, times out, answer
 other than `{"cleaned_text": "..."}`, or changes, drops, adds or merges a speaker line keeps its
 raw text, and the result is marked degraded with a reason. The request itself never fails
 because of the cleaner.
+
+Retries: 429, 5xx and connection failures of a chunk go through the hosted engines' one policy
+(`batchscribe.pipeline.retry`, tenacity), not the SDK's `max_retries` (switched off): the SDK
+would also retry a timeout, which here means the chunk's time (`OPENAI_TIMEOUT_SECONDS`, the
+whole budget including waits) is spent, and it would wait by numbers of its own (a Retry-After
+of up to two minutes). With the shared policy the transcribers and the cleaner retry alike, and
+a chunk that exhausts its attempts falls back to its raw text.
 """
 
 from __future__ import annotations
@@ -18,19 +25,13 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import openai
 
 from batchscribe.config import Settings
 from batchscribe.pipeline.openai_client import openai_client_options
-from batchscribe.pipeline.retry import (
-    DEFAULT_BACKOFF_SECONDS,
-    DEFAULT_RETRIES,
-    backoff_delay,
-    parse_retry_after,
-)
+from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
 from batchscribe.pipeline.segments import DEFAULT_MAX_WORDS, split_long_lines
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
 
@@ -130,9 +131,8 @@ def parse_reply(content: str | None, expected: list[Segment]) -> list[str]:
 class OpenAICleaner:
     """Cleans transcripts with a chat model; never raises for a model problem.
 
-    `retries`, `backoff_seconds` and `sleep` govern retries of 429, 5xx and connection failures
-    (tests make them instant); a timeout is not retried, since the chunk's time is up. `max_words`
-    is the chunk size.
+    `retry` governs retries of 429, 5xx and connection failures (2 retries by default); a
+    timeout is not retried, since the chunk's time is up. `max_words` is the chunk size.
     """
 
     name = "openai"
@@ -142,9 +142,7 @@ class OpenAICleaner:
         settings: Settings,
         client: openai.AsyncOpenAI | None = None,
         *,
-        retries: int = DEFAULT_RETRIES,
-        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        retry: RetryPolicy | None = None,
         max_words: int = DEFAULT_MAX_WORDS,
     ) -> None:
         key = settings.openai_api_key
@@ -158,9 +156,7 @@ class OpenAICleaner:
         self._client = (
             client if client is not None else openai.AsyncOpenAI(**openai_client_options(settings))
         )
-        self._retries = retries
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        self._retry = retry or RetryPolicy()
         self._max_words = max_words
 
     async def aclose(self) -> None:
@@ -223,42 +219,41 @@ class OpenAICleaner:
         return [piece.text for piece in chunk.pieces], reason, sent[0]
 
     async def _request_with_retries(self, chunk: _Chunk, sent: list[int]) -> list[str]:
-        problem = "server_error"
-        retry_after: int | None = None
-        for attempt in range(self._retries + 1):
-            if attempt:
-                await self._sleep(backoff_delay(attempt - 1, self._backoff, retry_after))
-            retry_after = None
-            sent[0] += 1
-            try:
-                reply = await self._client.chat.completions.create(
-                    model=self._model,
-                    temperature=self._temperature,
-                    response_format={"type": "json_object"},
-                    messages=[
-                        {"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": chunk.text},
-                    ],
-                    timeout=self._timeout,
-                )
-            except openai.RateLimitError as exc:
-                problem, retry_after = "rate_limited", parse_retry_after(exc.response.headers)
-                continue
-            except openai.InternalServerError:
-                problem = "server_error"
-                continue
-            except openai.APITimeoutError as exc:
-                raise _ChunkFailed("timeout") from exc
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise _ChunkFailed("api_key_refused") from exc
-            except openai.APIConnectionError:
-                problem = "connection_error"
-                continue
-            except openai.APIStatusError as exc:
-                raise _ChunkFailed(f"http_{exc.status_code}") from exc
-            except (openai.OpenAIError, ValueError) as exc:
-                raise _ChunkFailed("invalid_response") from exc
-            choices = getattr(reply, "choices", None) or []
-            content = choices[0].message.content if choices else None
-            return parse_reply(content, chunk.pieces)
-        raise _ChunkFailed(problem)
+        return await self._retry.call_async(
+            lambda: self._request_once(chunk, sent),
+            exhausted=lambda problem, attempts, retry_after: _ChunkFailed(problem),
+            logger=log,
+            message="openai cleaning retry",
+        )
+
+    async def _request_once(self, chunk: _Chunk, sent: list[int]) -> list[str]:
+        """One request; overload answers and network failures raise `RetryableProblem`."""
+        sent[0] += 1
+        try:
+            reply = await self._client.chat.completions.create(
+                model=self._model,
+                temperature=self._temperature,
+                response_format={"type": "json_object"},
+                messages=[
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": chunk.text},
+                ],
+                timeout=self._timeout,
+            )
+        except openai.RateLimitError as exc:
+            raise RetryableProblem("rate_limited", parse_retry_after(exc.response.headers)) from exc
+        except openai.InternalServerError as exc:
+            raise RetryableProblem("server_error") from exc
+        except openai.APITimeoutError as exc:
+            raise _ChunkFailed("timeout") from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise _ChunkFailed("api_key_refused") from exc
+        except openai.APIConnectionError as exc:
+            raise RetryableProblem("connection_error") from exc
+        except openai.APIStatusError as exc:
+            raise _ChunkFailed(f"http_{exc.status_code}") from exc
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _ChunkFailed("invalid_response") from exc
+        choices = getattr(reply, "choices", None) or []
+        content = choices[0].message.content if choices else None
+        return parse_reply(content, chunk.pieces)

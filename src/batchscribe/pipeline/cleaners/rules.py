@@ -29,7 +29,6 @@ from batchscribe.pipeline.types import (
     Segment,
     Transcript,
     format_turns,
-    parse_turns,
     renumber,
 )
 
@@ -208,12 +207,6 @@ class RulesCleaner:
             for speaker, pieces in _group_turns(transcript.utterances)
         ]
         return CleaningResult(format_turns(turns), self.name, details=dict(counts.counter))
-
-    def clean_text(self, text: str) -> str:
-        """Clean `SPEAKER_<n>: text` lines; sentence breaks come from the punctuation."""
-        return format_turns(
-            [Segment(seg.speaker, clean_turn([seg.text])) for seg in parse_turns(text)]
-        )
 
     async def clean(self, transcript: Transcript) -> CleaningResult:
         """The `Cleaner` entry point. Never raises: on a bug it returns the raw text, degraded."""

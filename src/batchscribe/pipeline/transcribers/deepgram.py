@@ -4,13 +4,16 @@ The file is streamed from disk to
 `POST {DEEPGRAM_BASE_URL}/v1/listen?diarize=true&smart_format=true` with its real mimetype, so
 a 100 MB upload never sits in memory. Deepgram answers one list of words, each with a speaker
 number; consecutive words of one speaker become one turn.
+
+Retries follow the hosted engines' one policy (`batchscribe.pipeline.retry`, tenacity): 429,
+5xx, timeouts and connection failures are retried with exponential backoff and jitter, honouring
+Deepgram's `Retry-After` up to a cap; each attempt reopens the file from disk.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,7 @@ import httpx
 from batchscribe.config import Settings
 from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
-from batchscribe.pipeline.retry import (
-    DEFAULT_BACKOFF_SECONDS,
-    DEFAULT_RETRIES,
-    RetryableProblem,
-    RetryLoop,
-    parse_retry_after,
-)
+from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
 from batchscribe.pipeline.transcribers.base import EngineOutput
 from batchscribe.pipeline.types import Segment
 
@@ -87,9 +84,8 @@ def _error_detail(response: httpx.Response) -> str:
 class DeepgramTranscriber:
     """Transcribes with Deepgram, one synchronous request per file (it runs in a worker).
 
-    429, 5xx, timeouts and connection failures are retried `retries` times with exponential
-    backoff, then reported as `EngineUnavailableError` (HTTP 503). `backoff_seconds` and `sleep`
-    exist so tests can retry without waiting.
+    429, 5xx, timeouts and connection failures are retried as `retry` says (2 retries by
+    default), then reported as `EngineUnavailableError` (HTTP 503) with a Retry-After hint.
     """
 
     name = "deepgram"
@@ -100,9 +96,7 @@ class DeepgramTranscriber:
         settings: Settings,
         client: httpx.Client | None = None,
         *,
-        retries: int = DEFAULT_RETRIES,
-        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if settings.deepgram_api_key is None:
             raise EngineUnavailableError(
@@ -113,7 +107,7 @@ class DeepgramTranscriber:
         self._timeout = httpx.Timeout(settings.deepgram_timeout_seconds)
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=self._timeout)
-        self._retry = RetryLoop(retries, backoff_seconds, sleep, log, "deepgram retry")
+        self._retry = retry or RetryPolicy()
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -137,13 +131,15 @@ class DeepgramTranscriber:
             "Content-Type": info.mimetype,
             "Accept": "application/json",
         }
-        return self._retry.run(
+        return self._retry.call(
             lambda: self._post_once(path, headers),
             exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
                 f"Deepgram is unavailable or overloaded ({problem} after {attempts} attempts). "
                 "Try again in a minute.",
                 retry_after=retry_after,
             ),
+            logger=log,
+            message="deepgram retry",
         )
 
     def _post_once(self, path: Path, headers: Mapping[str, str]) -> Any:

@@ -4,16 +4,17 @@
 through the official `openai` SDK, which lets us set the base URL. These APIs do not diarize, so
 the result is one `SPEAKER_0` turn.
 
-The SDK's own retries are switched off (`max_retries=0`): we retry here so the count and the
-backoff are ours (and short in tests), and so each attempt reopens the file from disk instead
-of holding it in memory for a replay.
+Retries: the hosted engines' one policy (`batchscribe.pipeline.retry`, tenacity), not the SDK's
+`max_retries` (switched off in `openai_client_options`). The SDK honours `Retry-After` too, but
+with numbers of its own (a Retry-After of up to two minutes, 408 and 409 retried as well) and log
+lines of its own. The shared policy gives the three hosted engines one count, one delay rule and
+cap, one retry log line and the same final 503 with Retry-After; it takes its delays as
+parameters (tiny in tests) and reopens the file from disk for each attempt.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import openai
@@ -22,13 +23,7 @@ from batchscribe.config import Settings
 from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.openai_client import openai_client_options
-from batchscribe.pipeline.retry import (
-    DEFAULT_BACKOFF_SECONDS,
-    DEFAULT_RETRIES,
-    RetryableProblem,
-    RetryLoop,
-    parse_retry_after,
-)
+from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
 from batchscribe.pipeline.transcribers.base import EngineOutput
 from batchscribe.pipeline.types import Segment
 
@@ -53,8 +48,9 @@ def upload_name(info: AudioInfo) -> str:
 
 class OpenAITranscriber:
     """Transcribes with an OpenAI-compatible `/audio/transcriptions` endpoint, synchronously
-    (it runs in a worker process). 429, 5xx, timeouts and connection failures are retried
-    `retries` times, then reported as `EngineUnavailableError` (HTTP 503)."""
+    (it runs in a worker process). 429, 5xx, timeouts and connection failures are retried as
+    `retry` says (2 retries by default), then reported as `EngineUnavailableError` (HTTP 503)
+    with a Retry-After hint."""
 
     name = "openai"
     decodes_locally = False
@@ -64,9 +60,7 @@ class OpenAITranscriber:
         settings: Settings,
         client: openai.OpenAI | None = None,
         *,
-        retries: int = DEFAULT_RETRIES,
-        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if settings.openai_api_key is None:
             raise EngineUnavailableError(
@@ -79,7 +73,7 @@ class OpenAITranscriber:
         self._client = (
             client if client is not None else openai.OpenAI(**openai_client_options(settings))
         )
-        self._retry = RetryLoop(retries, backoff_seconds, sleep, log, "openai transcription retry")
+        self._retry = retry or RetryPolicy()
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -94,13 +88,15 @@ class OpenAITranscriber:
         return EngineOutput([Segment(0, " ".join(text.split()))] if words else [])
 
     def _request_with_retries(self, path: Path, info: AudioInfo) -> str:
-        return self._retry.run(
+        return self._retry.call(
             lambda: self._request_once(path, info),
             exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
                 f"The transcription server is unavailable or overloaded ({problem} after "
                 f"{attempts} attempts). Try again in a minute.",
                 retry_after=retry_after,
             ),
+            logger=log,
+            message="openai transcription retry",
         )
 
     def _request_once(self, path: Path, info: AudioInfo) -> str:

@@ -233,7 +233,8 @@
     return { code: "", message: "" };
   }
 
-  const ACCEPTED = "WAV, MP3, FLAC, M4A, OGG, Opus or WebM";
+  // The server writes its list of accepted formats into the page.
+  const ACCEPTED = document.body.dataset.acceptedFormats || "";
 
   function explainHttpError(status, body, retryAfter, interactionId) {
     const { code, message } = parseErrorBody(body);
@@ -250,7 +251,9 @@
         }
         return {
           title: "This file can't be used",
-          advice: `Choose a non-empty audio file in one of these formats: ${ACCEPTED}.`,
+          advice: ACCEPTED
+            ? `Choose a non-empty audio file in one of these formats: ${ACCEPTED}.`
+            : "Choose a non-empty audio file.",
           detail,
         };
       case 413:

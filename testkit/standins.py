@@ -92,9 +92,6 @@ class Reply:
         return cls(200, b"{}", {"Content-Type": "application/json"}, delay=seconds)
 
 
-Behaviour = Callable[[RecordedRequest], Reply]
-
-
 class StandIn:
     """A threaded HTTP server that records requests and answers from a script, then from
     `default(request)`. Use as a context manager, or `start()` / `stop()`."""

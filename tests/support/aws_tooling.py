@@ -8,11 +8,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from batchscribe.infra.cli import TOOL_LOGGERS, register
 from batchscribe.infra.emulator import LocalAWSEmulator
+from testkit.aws import emulator_client
 
 QUEUE = "meeting-transcripts-queue"
 DLQ = "meeting-transcripts-dlq"
@@ -21,13 +21,10 @@ RULE = "capture-transcripts-rule"
 
 def clients(emulator: LocalAWSEmulator) -> tuple[Any, Any]:
     """(sqs, events) clients on the emulator with its dummy credentials."""
-    kwargs: dict[str, Any] = {
-        "endpoint_url": emulator.endpoint_url,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    return boto3.client("sqs", **kwargs), boto3.client("events", **kwargs)
+    return (
+        emulator_client("sqs", emulator.endpoint_url),
+        emulator_client("events", emulator.endpoint_url),
+    )
 
 
 def run_cli(*argv: str) -> int:
