@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from batchscribe.pipeline.cleaners.rules import FILLERS, KEEP_DOUBLED
-from batchscribe.pipeline.types import Segment, Transcript
+from batchscribe.pipeline.types import Segment, Transcript, Word
 
 #: Content words, including the awkward ones: "i", contractions, names, a number, a word that
 #: starts like a filler ("umbrella", "errand", "ahead"), hyphenated compounds.
@@ -78,3 +78,31 @@ def arbitrary_transcripts(draw: st.DrawFn) -> Transcript:
     speakers = draw(st.lists(st.integers(0, 2), min_size=len(texts), max_size=len(texts)))
     segments = [Segment(s, t) for s, t in zip(speakers, texts, strict=True)]
     return Transcript.from_engine(segments, 1.0, "test")
+
+
+@st.composite
+def timed_transcripts(draw: st.DrawFn) -> Transcript:
+    """Utterances at increasing times (a pause or none between them), some of them with text
+    that could break a subtitle file: blank lines, `-->`, markup, `&`. Sometimes untimed, as
+    from an engine that reports no timing."""
+    alphabet = st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs"))
+    fragments = st.one_of(
+        st.text(alphabet, max_size=12),
+        st.sampled_from(["-->", "--->", "\n\n", "\r\n", "<v x>", "</c>", "&amp;", "um", "uh"]),
+    )
+    count = draw(st.integers(0, 6))
+    duration = draw(st.floats(1.0, 7200.0))
+    timed = draw(st.booleans())
+    cursor = 0.0
+    pieces = []
+    for _ in range(count):
+        text = " ".join(draw(st.lists(fragments, min_size=1, max_size=6)))
+        start = min(cursor + draw(st.floats(0.0, duration / 8)), duration)
+        end = min(start + draw(st.floats(0.0, duration / 8)), duration)
+        cursor = end
+        words = (Word(text.split()[0], start, end, draw(st.floats(0, 1))),) if text.split() else ()
+        speaker = draw(st.integers(0, 3))
+        pieces.append(
+            Segment(speaker, text, start, end, words) if timed else Segment(speaker, text)
+        )
+    return Transcript.from_engine(pieces, duration, "test")
