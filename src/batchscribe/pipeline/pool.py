@@ -112,7 +112,7 @@ def _transcribe_in_worker(path: str, interaction_id: str) -> Transcript:
     duration = (
         output.duration_seconds if output.duration_seconds is not None else info.duration_seconds
     )
-    transcript = Transcript.from_engine(output.segments, duration, _engine.name)
+    transcript = Transcript.from_engine(output.segments, duration, _engine.name, output.language)
     logging.getLogger(__name__).info(
         "transcribed",
         extra={
