@@ -6,6 +6,16 @@ the service accepts. Each format uses a different sample rate or channel layout 
 decoder's resampling and down-mixing are exercised too. The bad-input corpus (truncated MP3, WAV
 header with no samples, video-only files, random bytes, text) is written beside them.
 
+Beside each recording, `<stem>.timing.json` says where every sentence and word was spoken, in
+seconds from the start of the recording. The word times are espeak-ng's own: the libespeak-ng
+library reports the audio position of each word as it synthesises it (its word events). The
+library is run once per sentence in a fresh process (it carries state from one text to the next)
+and its samples are checked to be the `espeak-ng -w` command's, so the events describe exactly
+the committed audio. A sentence spans its first to its last audible sample; a word runs from its
+event to the next word's (so it includes any pause after it), the last word to the end of the
+sentence. espeak-ng merges some short unstressed words ("a", "the") into the word after them
+and reports no event for them: those words are not listed.
+
 Output is deterministic for a given espeak-ng and PyAV version (containers and encoders run in
 bit-exact mode), so re-running it on the same machine changes no committed byte.
 
@@ -15,6 +25,10 @@ Usage: python scripts/make_fixtures.py [--out tests/fixtures]
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import ctypes
+import json
+import multiprocessing
 import random
 import subprocess
 import tempfile
@@ -23,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -64,6 +79,44 @@ ENCODINGS = [
 ]
 
 
+#: An audible sample: louder than espeak-ng's faint fade at the edges of a sentence.
+AUDIBLE = 64
+
+
+class _EspeakEvent(ctypes.Structure):
+    """`espeak_EVENT` from speak_lib.h."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based character offset of the word
+        ("length", ctypes.c_int),  # the word's length in characters
+        ("audio_position", ctypes.c_int),  # milliseconds into this synthesis
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_POS_CHARACTER = 1
+_ESPEAK_RATE_PARAMETER = 1
+_ENDPAUSE = 0x1000  # the pause after the text that the espeak-ng command adds (unless -z)
+_EVENT_END_OF_LIST = 0
+_EVENT_WORD = 1
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One sentence as espeak-ng says it: PCM and where each word starts (seconds)."""
+
+    pcm: bytes
+    words: list[tuple[str, float]]
+
+
 def synthesise(sentence: str, workdir: Path) -> bytes:
     """espeak-ng's 22.05 kHz mono s16le PCM for one sentence."""
     out = workdir / "sentence.wav"
@@ -78,19 +131,101 @@ def synthesise(sentence: str, workdir: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
+def synthesise_with_events(sentence: str) -> Speech:
+    """One sentence through libespeak-ng, in the calling process (which it then leaves in a
+    state of its own: call it in a fresh process)."""
+    lib = ctypes.CDLL("libespeak-ng.so.1")
+    assert lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) == ESPEAK_RATE
+    pcm = bytearray()
+    events: list[tuple[int, int, int]] = []
+
+    def collect(wav: Any, samples: int, event_list: Any) -> int:
+        if wav and samples > 0:
+            pcm.extend(ctypes.string_at(wav, samples * 2))
+        index = 0
+        while event_list[index].type != _EVENT_END_OF_LIST:
+            event = event_list[index]
+            if event.type == _EVENT_WORD:
+                events.append((event.text_position, event.length, event.audio_position))
+            index += 1
+        return 0
+
+    callback = _SynthCallback(collect)  # referenced until the synthesis is over
+    lib.espeak_SetSynthCallback(callback)
+    assert lib.espeak_SetVoiceByName(VOICE.encode()) == 0
+    assert lib.espeak_SetParameter(_ESPEAK_RATE_PARAMETER, SPEED_WPM, 0) == 0
+    text = sentence.encode()
+    assert text.isascii()  # character positions are byte positions
+    buffer = ctypes.create_string_buffer(text)
+    status = lib.espeak_Synth(buffer, len(text) + 1, 0, _POS_CHARACTER, 0, _ENDPAUSE, None, None)
+    assert status == 0
+    assert lib.espeak_Synchronize() == 0
+    words = [
+        (sentence[position - 1 : position - 1 + length], millis / 1000)
+        for position, length, millis in events
+    ]
+    return Speech(bytes(pcm), words)
+
+
+def speak(sentence: str, workdir: Path) -> Speech:
+    """The command's PCM for `sentence` and its words' start times, from a library run checked
+    to give the very same samples."""
+    pcm = synthesise(sentence, workdir)
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as fresh:
+        speech = fresh.submit(synthesise_with_events, sentence).result()
+    assert speech.pcm == pcm, f"libespeak-ng and espeak-ng disagree on {sentence!r}"
+    return speech
+
+
+def audible_span(pcm: bytes) -> tuple[float, float]:
+    """Seconds from the start of `pcm` to its first and past its last audible sample."""
+    samples = memoryview(pcm).cast("h")
+    loud = [index for index, value in enumerate(samples) if abs(value) > AUDIBLE]
+    return loud[0] / ESPEAK_RATE, (loud[-1] + 1) / ESPEAK_RATE
+
+
 def silence(seconds: float) -> bytes:
     return b"\x00\x00" * int(ESPEAK_RATE * seconds)
 
 
-def build_pcm(sentences: list[str], workdir: Path) -> bytes:
-    """The sentences, each followed by a pause long enough to end a VAD utterance."""
+def build_recording(sentences: list[str], workdir: Path) -> tuple[bytes, dict[str, object]]:
+    """The sentences, each followed by a pause long enough to end a VAD utterance, and where
+    each sentence and word lies in the result."""
     pieces = [silence(LEAD_SILENCE)]
+    timing: list[dict[str, object]] = []
     for index, sentence in enumerate(sentences):
         if index:
             pieces.append(silence(GAP_SILENCE))
-        pieces.append(synthesise(sentence, workdir))
+        offset = sum(len(piece) for piece in pieces) / 2 / ESPEAK_RATE
+        speech = speak(sentence, workdir)
+        first, last = audible_span(speech.pcm)
+        starts = [start for _, start in speech.words] + [last]
+        timing.append(
+            {
+                "text": sentence,
+                "start": round(offset + first, 3),
+                "end": round(offset + last, 3),
+                "words": [
+                    {
+                        "word": word,
+                        "start": round(offset + start, 3),
+                        "end": round(offset + max(starts[position + 1], start), 3),
+                    }
+                    for position, (word, start) in enumerate(speech.words)
+                ],
+            }
+        )
+        pieces.append(speech.pcm)
     pieces.append(silence(TAIL_SILENCE))
-    return b"".join(pieces)
+    pcm = b"".join(pieces)
+    return pcm, {
+        "about": "Where each sentence and word of the recording was spoken (seconds); made by "
+        "scripts/make_fixtures.py from espeak-ng's word events.",
+        "duration": round(len(pcm) / 2 / ESPEAK_RATE, 3),
+        "sentences": timing,
+    }
 
 
 def frames(pcm: bytes, samples_per_frame: int = 1024) -> Iterator[av.AudioFrame]:
@@ -182,10 +317,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for stem, sentences in (("speech", SENTENCES), ("speech_short", SHORT_SENTENCES)):
-            pcm = build_pcm(sentences, workdir)
+            pcm, timing = build_recording(sentences, workdir)
             for enc in ENCODINGS:
                 encode(pcm, out / f"{stem}.{enc.suffix}", enc)
             (out / f"{stem}.txt").write_text("\n".join(sentences) + "\n")
+            (out / f"{stem}.timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     write_bad_inputs(out, out / "speech.mp3")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"fixtures written to {out} ({total / 1024:.0f} KiB)")

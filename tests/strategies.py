@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from batchscribe.http.upload import ACCEPTED_EXTENSIONS
 from batchscribe.identity import RequestContext
 from batchscribe.pipeline.cleaners.rules import FILLERS, KEEP_DOUBLED
-from batchscribe.pipeline.types import Segment, Transcript
+from batchscribe.pipeline.types import Segment, Transcript, Word
 
 # -- identity headers --------------------------------------------------------------------------
 
@@ -303,3 +303,51 @@ def deletion_plans(draw: st.DrawFn) -> list[frozenset[str]]:
         frozenset(draw(st.sets(st.sampled_from(RESOURCES), max_size=len(RESOURCES))))
         for _ in range(runs)
     ]
+
+
+@st.composite
+def timed_transcripts(draw: st.DrawFn) -> Transcript:
+    """Utterances at increasing times (a pause or none between them), some of them with text
+    that could break a subtitle file: blank lines, `-->`, markup, `&`. Sometimes untimed, as
+    from an engine that reports no timing."""
+    alphabet = st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs"))
+    fragments = st.one_of(
+        st.text(alphabet, max_size=12),
+        st.sampled_from(["-->", "--->", "\n\n", "\r\n", "<v x>", "</c>", "&amp;", "um", "uh"]),
+    )
+    count = draw(st.integers(0, 6))
+    duration = draw(st.floats(1.0, 7200.0))
+    timed = draw(st.booleans())
+    cursor = 0.0
+    pieces = []
+    for _ in range(count):
+        text = " ".join(draw(st.lists(fragments, min_size=1, max_size=6)))
+        start = min(cursor + draw(st.floats(0.0, duration / 8)), duration)
+        end = min(start + draw(st.floats(0.0, duration / 8)), duration)
+        cursor = end
+        words = (Word(text.split()[0], start, end, draw(st.floats(0, 1))),) if text.split() else ()
+        speaker = draw(st.integers(0, 3))
+        pieces.append(
+            Segment(speaker, text, start, end, words) if timed else Segment(speaker, text)
+        )
+    return Transcript.from_engine(pieces, duration, "test")
+
+
+#: Blob key segments of the form the application uses, and pieces that try to escape a store.
+SAFE_SEGMENT = st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,15}", fullmatch=True)
+HOSTILE_PIECES = st.sampled_from(
+    ["..", ".", "", "/", "//", "\\", "..\\", "\x00", "~", "%2e%2e", ".hidden", " ", "é", "\n"]
+)
+
+
+@st.composite
+def safe_keys(draw: st.DrawFn) -> str:
+    """Keys of one to five safe segments, the form the application uses (`uploads/<id>/audio`)."""
+    return "/".join(draw(st.lists(SAFE_SEGMENT, min_size=1, max_size=5)))
+
+
+@st.composite
+def hostile_keys(draw: st.DrawFn) -> str:
+    """Safe segments with traversal, separators, control and non-ASCII pieces mixed in."""
+    pieces = draw(st.lists(st.one_of(SAFE_SEGMENT, HOSTILE_PIECES), min_size=1, max_size=8))
+    return draw(st.sampled_from(["/", "", "\\"])).join(pieces)

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 
 from batchscribe.blobs import FileBlobStore, InvalidBlobKeyError, S3BlobStore, validate_key
-from tests.strategies_blobs import hostile_keys, safe_keys
+from tests.strategies import hostile_keys, safe_keys
 
 ROOT = Path("/srv/batchscribe/blobs")
 FILE_STORE = FileBlobStore(ROOT)

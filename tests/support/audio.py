@@ -6,9 +6,11 @@ sentences); nothing here needs espeak-ng at test time.
 
 from __future__ import annotations
 
+import json
 import re
 import wave
 from pathlib import Path
+from typing import Any
 
 import jiwer
 
@@ -35,6 +37,16 @@ def known_text(*, short: bool = False) -> str:
 
 def known_sentences(*, short: bool = False) -> list[str]:
     return known_text(short=short).splitlines()
+
+
+def known_timing(*, short: bool = False) -> dict[str, Any]:
+    """Where each sentence and word of the fixture was spoken, in seconds (`<stem>.timing.json`,
+    written by `scripts/make_fixtures.py` from espeak-ng's word events): `duration`, and
+    `sentences`, each with `text`, `start`, `end` (first and last audible sample) and `words`
+    (`word` as written, `start`, `end`)."""
+    path = FIXTURES / f"{'speech_short' if short else 'speech'}.timing.json"
+    timing: dict[str, Any] = json.loads(path.read_text())
+    return timing
 
 
 def normalise_words(text: str) -> str:

@@ -14,6 +14,12 @@ What it does, sentence by sentence (a sentence is one engine utterance, further 
 It never invents a word and never drops a content word, keeps every speaker label and the turn
 order, and is idempotent: cleaning its own output changes nothing. A turn made only of fillers
 (a lone "Mm-hmm.") is kept rather than emptied, so no turn disappears.
+
+Every rule works inside one sentence, and every sentence lies inside one engine utterance, so
+each utterance is cleaned on its own and keeps its times: `CleaningResult.segments` gives the
+cleaned text of every utterance (what a subtitle cue shows), and a turn of the cleaned
+transcript is its utterances' cleaned texts joined by spaces. An utterance of fillers alone
+cleans to "" (no cue) unless its whole turn is fillers.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import asyncio
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from batchscribe.pipeline.types import (
     CleaningResult,
@@ -170,27 +176,42 @@ def split_sentences(text: str) -> list[str]:
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
+def clean_pieces(pieces: Sequence[str], counts: _Counts | None = None) -> list[str]:
+    """One speaker turn, given as its pieces (utterances or lines, each a sentence break),
+    cleaned piece by piece: one text per piece, "" for a piece that held only fillers.
+
+    A turn made only of fillers keeps them rather than disappear; a turn with nothing to
+    clean at all (punctuation only) keeps its pieces with their whitespace normalised.
+    """
+    counts = counts or _Counts()
+    sentences = [split_sentences(piece) for piece in pieces]
+    cleaned = [[c for c in (clean_sentence(s, counts=counts) for s in ss) if c] for ss in sentences]
+    if not any(cleaned):
+        # Only fillers (a lone "Mm-hmm"): keep them rather than lose the turn.
+        cleaned = [
+            [c for c in (clean_sentence(s, drop_fillers=False) for s in ss) if c]
+            for ss in sentences
+        ]
+        counts.counter["filler_turns_kept"] += 1
+    counts.counter["sentences"] += sum(len(piece) for piece in cleaned)
+    if not any(cleaned):
+        return [" ".join(piece.split()) for piece in pieces]
+    return [" ".join(piece) for piece in cleaned]
+
+
 def clean_turn(pieces: Iterable[str], counts: _Counts | None = None) -> str:
     """One speaker turn from its pieces (utterances or lines), each a sentence break."""
-    counts = counts or _Counts()
-    sentences = [s for piece in pieces for s in split_sentences(piece)]
-    cleaned = [c for c in (clean_sentence(s, counts=counts) for s in sentences) if c]
-    if not cleaned:
-        # Only fillers (a lone "Mm-hmm"): keep them rather than lose the turn.
-        cleaned = [c for c in (clean_sentence(s, drop_fillers=False) for s in sentences) if c]
-        counts.counter["filler_turns_kept"] += 1
-    counts.counter["sentences"] += len(cleaned)
-    return " ".join(cleaned) if cleaned else " ".join(" ".join(sentences).split())
+    return " ".join(text for text in clean_pieces(list(pieces), counts) if text)
 
 
-def _group_turns(utterances: list[Segment]) -> list[tuple[int, list[str]]]:
+def _group_turns(utterances: list[Segment]) -> list[list[Segment]]:
     """Adjacent utterances of one speaker form a turn, as in `Transcript.segments`."""
-    turns: list[tuple[int, list[str]]] = []
+    turns: list[list[Segment]] = []
     for seg in renumber(utterances, merge=False):
-        if turns and turns[-1][0] == seg.speaker:
-            turns[-1][1].append(seg.text)
+        if turns and turns[-1][0].speaker == seg.speaker:
+            turns[-1].append(seg)
         else:
-            turns.append((seg.speaker, [seg.text]))
+            turns.append([seg])
     return turns
 
 
@@ -200,13 +221,21 @@ class RulesCleaner:
     name = "rules"
 
     def clean_transcript(self, transcript: Transcript) -> CleaningResult:
-        """Clean using the engine's utterances as sentence breaks. Pure CPU, milliseconds."""
+        """Clean using the engine's utterances as sentence breaks. Pure CPU, milliseconds.
+
+        Each utterance is cleaned on its own, so the result carries every utterance's cleaned
+        text beside its times; a turn's text is its utterances' cleaned texts joined by spaces.
+        """
         counts = _Counts()
-        turns = [
-            Segment(speaker, clean_turn(pieces, counts))
-            for speaker, pieces in _group_turns(transcript.utterances)
-        ]
-        return CleaningResult(format_turns(turns), self.name, details=dict(counts.counter))
+        turns: list[Segment] = []
+        cleaned: list[Segment] = []
+        for pieces in _group_turns(transcript.utterances):
+            texts = clean_pieces([piece.text for piece in pieces], counts)
+            cleaned.extend(piece.with_text(text) for piece, text in zip(pieces, texts, strict=True))
+            turns.append(Segment(pieces[0].speaker, " ".join(text for text in texts if text)))
+        return CleaningResult(
+            format_turns(turns), self.name, details=dict(counts.counter), segments=tuple(cleaned)
+        )
 
     async def clean(self, transcript: Transcript) -> CleaningResult:
         """The `Cleaner` entry point. Never raises: on a bug it returns the raw text, degraded."""

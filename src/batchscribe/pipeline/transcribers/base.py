@@ -12,14 +12,20 @@ from batchscribe.pipeline.types import Segment
 
 @dataclass(frozen=True, slots=True)
 class EngineOutput:
-    """Speaker turns from an engine, and the duration it measured (None: use the probe's)."""
+    """The engine's pieces in order, the duration it measured (None: use the probe's) and the
+    language it heard as a BCP-47 code (None: not reported).
+
+    Piece times are seconds from the start of the recording, in order and within
+    [0, duration]; an engine that reports no timing leaves them None.
+    """
 
     segments: list[Segment]
     duration_seconds: float | None = None
+    language: str | None = None
 
 
 class Transcriber(Protocol):
-    """Turns an audio file that already passed `probe_audio` into speaker turns.
+    """Turns an audio file that already passed `probe_audio` into timed speaker pieces.
 
     Implementations are synchronous and run inside a worker process, one call at a time; they
     load their model in `__init__`. Speakers may be numbered in any way: the caller renumbers

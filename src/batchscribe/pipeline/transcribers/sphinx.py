@@ -6,13 +6,25 @@ whole file as one utterance this keeps memory flat on hour-long files (at most o
 PCM is held, and utterances are capped at `MAX_UTTERANCE_SECONDS`), skips silence, and yields the
 utterance boundaries the rules cleaner turns into sentences. There is no diarization: every
 utterance belongs to speaker 0.
+
+Timing: the decoder reports each word's first and last frame (`Config` `frate`, 100 frames a
+second) counted from the start of the utterance it was given. The utterance's own place in the
+recording is where the `Segmenter` says its speech region started, plus whatever part of the
+region was already decoded when a long region is cut at `MAX_UTTERANCE_SECONDS` (the endpointer
+hands back a region's audio contiguously, so the cut pieces follow each other exactly). Word
+times are that offset plus the frames; a segment spans its first word's start to its last word's
+end. Fillers (`<s>`, `</s>`, `<sil>`, `[NOISE]`...) are not words; `word(2)` is the dictionary's
+second pronunciation of `word`. A word's confidence is the decoder's posterior probability.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pocketsphinx import Decoder, Segmenter
 
@@ -23,7 +35,7 @@ from batchscribe.pipeline.exceptions import (
     TranscriptionError,
 )
 from batchscribe.pipeline.transcribers.base import EngineOutput
-from batchscribe.pipeline.types import Segment
+from batchscribe.pipeline.types import Segment, Word
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +43,11 @@ logger = logging.getLogger(__name__)
 #: pieces of this length, so neither the PCM buffer nor the decoder's search grows without bound.
 MAX_UTTERANCE_SECONDS = 20.0
 _BYTES_PER_SAMPLE = 2
+_BYTES_PER_SECOND = SAMPLE_RATE * _BYTES_PER_SAMPLE
+#: The language of the model that ships in the wheel.
+LANGUAGE = "en"
+#: `word(2)`: the dictionary's alternative pronunciations of one word.
+_ALTERNATIVE = re.compile(r"\(\d+\)$")
 _ENGINE_FAILED = (
     "The speech engine failed on this recording. Try again, or convert it to WAV and upload that."
 )
@@ -42,6 +59,61 @@ def _vad(step: Callable[[bytes], bytes | None], frame: bytes) -> bytes | None:
         return step(frame)
     except (IndexError, ValueError, RuntimeError) as exc:
         raise TranscriptionError(_ENGINE_FAILED) from exc
+
+
+@dataclass
+class _Utterance:
+    """PCM collected for the next decode, and where its first sample sits in the recording.
+
+    `continues` is True after a speech region was cut at the length cap: the next piece starts
+    where the last one ended rather than where the endpointer's region started.
+    """
+
+    start: float = 0.0
+    pcm: bytearray = field(default_factory=bytearray)
+    continues: bool = False
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.pcm) / _BYTES_PER_SECOND
+
+    def add(self, voiced: bytes, region_start: float) -> None:
+        if not self.pcm and not self.continues:
+            self.start = region_start
+        self.pcm += voiced
+
+    def next_piece(self, *, continues: bool) -> None:
+        """Empty the buffer once decoded; a cut region's next piece starts where this ended."""
+        self.start = self.end
+        self.pcm.clear()
+        self.continues = continues
+
+
+def _is_filler(word: str) -> bool:
+    """`<s>`, `</s>`, `<sil>`, `[NOISE]`, `[SPEECH]`, `++GARBAGE++`: silence and noise models."""
+    return not word or word[0] in "<[+"
+
+
+def _within(pieces: list[Segment], duration: float) -> list[Segment]:
+    """Clamp times to [0, duration]: the last piece's audio may carry the padding sample
+    `end_stream` needs, which is not part of the recording."""
+
+    def clamp(value: float) -> float:
+        return min(max(value, 0.0), duration)
+
+    return [
+        Segment(
+            piece.speaker,
+            piece.text,
+            clamp(piece.start or 0.0),
+            clamp(piece.end or 0.0),
+            tuple(
+                Word(word.text, clamp(word.start), clamp(word.end), word.confidence)
+                for word in piece.words
+            ),
+        )
+        for piece in pieces
+    ]
 
 
 class SphinxTranscriber:
@@ -67,6 +139,7 @@ class SphinxTranscriber:
             # Default config = the en-US acoustic model, language model and dictionary that ship
             # in the wheel; loglevel keeps pocketsphinx's C logging off stderr.
             self._decoder = Decoder(**options)
+            self._frame_seconds = 1.0 / float(self._decoder.config["frate"])
         except (RuntimeError, ValueError, OSError) as exc:
             raise EngineUnavailableError(
                 "The speech engine could not load its model. Reinstall the pocketsphinx package "
@@ -75,7 +148,8 @@ class SphinxTranscriber:
         self._max_utterance_bytes = int(max_utterance_seconds * SAMPLE_RATE) * _BYTES_PER_SAMPLE
 
     def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput:
-        """One `Segment(0, text)` per non-empty utterance, and the decoded duration.
+        """One `Segment` of speaker 0 per non-empty utterance, with its times and words, and
+        the decoded duration.
 
         Raises `InvalidAudioError` if the file yields no samples, `TranscriptionError` if the
         decoder fails on audio that decoded fine.
@@ -83,8 +157,8 @@ class SphinxTranscriber:
         segmenter = Segmenter()
         frame_bytes: int = segmenter.frame_bytes
         pending = bytearray()  # PCM not yet a whole VAD frame
-        speech = bytearray()  # the current utterance's PCM
-        texts: list[str] = []
+        utterance = _Utterance()
+        pieces: list[Segment] = []
         total_bytes = 0
 
         for chunk in iter_pcm(path):
@@ -93,10 +167,12 @@ class SphinxTranscriber:
             usable = len(pending) - len(pending) % frame_bytes
             for offset in range(0, usable, frame_bytes):
                 voiced = _vad(segmenter.process, bytes(pending[offset : offset + frame_bytes]))
-                if voiced is not None:
-                    speech += voiced
-                    if not segmenter.in_speech or len(speech) >= self._max_utterance_bytes:
-                        self._decode_utterance(speech, texts)
+                if voiced is None:
+                    continue
+                utterance.add(voiced, segmenter.speech_start)
+                if not segmenter.in_speech or len(utterance.pcm) >= self._max_utterance_bytes:
+                    self._decode_utterance(utterance, pieces)
+                    utterance.next_piece(continues=segmenter.in_speech)
             del pending[:usable]
         if segmenter.in_speech:
             # The recording ends mid-utterance: flush what the VAD still holds. end_stream
@@ -104,32 +180,58 @@ class SphinxTranscriber:
             # sample.
             tail = _vad(segmenter.end_stream, bytes(pending) or b"\x00\x00")
             if tail is not None:
-                speech += tail
-        if speech:
-            self._decode_utterance(speech, texts)
+                utterance.add(tail, segmenter.speech_start)
+        if utterance.pcm:
+            self._decode_utterance(utterance, pieces)
 
         if total_bytes == 0:
             raise InvalidAudioError(
                 "The audio has no samples (zero duration). Upload a recording that contains sound."
             )
-        duration = total_bytes / _BYTES_PER_SAMPLE / SAMPLE_RATE
-        logger.debug("sphinx decoded %.1f s of audio into %d utterances", duration, len(texts))
-        return EngineOutput([Segment(0, text) for text in texts], duration)
+        duration = total_bytes / _BYTES_PER_SECOND
+        logger.debug("sphinx decoded %.1f s of audio into %d utterances", duration, len(pieces))
+        return EngineOutput(_within(pieces, duration), duration, LANGUAGE)
 
-    def _decode_utterance(self, speech: bytearray, texts: list[str]) -> None:
-        """Decode one utterance (and empty the buffer); keep its text if it has words."""
+    def _decode_utterance(self, utterance: _Utterance, pieces: list[Segment]) -> None:
+        """Decode one utterance; keep it, with its words placed in the recording, if it has
+        words. The caller empties the buffer."""
         decoder = self._decoder
         try:
             decoder.start_utt()
             try:
-                decoder.process_raw(bytes(speech), full_utt=True)
+                decoder.process_raw(bytes(utterance.pcm), full_utt=True)
             finally:
                 decoder.end_utt()
             hypothesis = decoder.hyp()
+            text = hypothesis.hypstr.strip() if hypothesis is not None else ""
+            words = self._words(decoder.seg(), utterance) if text else ()
         except (RuntimeError, ValueError) as exc:
+            utterance.pcm.clear()
             raise TranscriptionError(_ENGINE_FAILED) from exc
-        finally:
-            speech.clear()
-        text = hypothesis.hypstr.strip() if hypothesis is not None else ""
         if text:
-            texts.append(text)
+            start = words[0].start if words else utterance.start
+            end = words[-1].end if words else utterance.end
+            pieces.append(Segment(0, text, start, end, words))
+
+    def _words(self, segments: Iterable[Any], utterance: _Utterance) -> tuple[Word, ...]:
+        """The decoder's word segmentation as words timed in the recording.
+
+        Frames are counted from the utterance's start; `end_frame` is inclusive. Times are
+        kept inside the utterance's audio and in order (the search never overlaps words, the
+        clamp only guards the rounding at the edges).
+        """
+        words: list[Word] = []
+        floor = utterance.start
+        for seg in segments:
+            name = str(seg.word)
+            if _is_filler(name):
+                continue
+            start = max(floor, utterance.start + seg.start_frame * self._frame_seconds)
+            end = min(utterance.end, utterance.start + (seg.end_frame + 1) * self._frame_seconds)
+            end = max(start, end)
+            probability = float(seg.prob)
+            words.append(
+                Word(_ALTERNATIVE.sub("", name), start, end, min(max(probability, 0.0), 1.0))
+            )
+            floor = end
+        return tuple(words)
