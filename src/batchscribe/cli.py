@@ -22,10 +22,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     # The flags override HOST and PORT in the settings themselves, so the configuration the
     # app logs at startup is the one the server runs with.
-    settings = load_settings(host=args.host, port=args.port)
+    settings = load_settings(host=args.host, port=args.port, workers=args.workers or None)
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, workers=args.workers),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -36,6 +36,67 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run worker processes only: claim jobs from DATABASE_URL, audio from BLOB_STORE."""
+    import signal
+    import threading
+
+    from batchscribe.logging_setup import configure_logging
+    from batchscribe.services.runtime import ServiceRuntime
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    concurrency = args.concurrency or settings.workers
+    runtime = ServiceRuntime(settings, workers=concurrency, with_relay=False)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        runtime.start()
+    except Exception as exc:
+        print(f"batchscribe worker: cannot start: {exc}", file=sys.stderr)
+        runtime.stop()
+        return 1
+    print(f"batchscribe worker: {concurrency} worker processes running; Ctrl-C stops", flush=True)
+    stop.wait()
+    runtime.stop()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations to DATABASE_URL (and import an earlier outbox file)."""
+    from batchscribe.db.exceptions import DatabaseError
+    from batchscribe.db.migrate import import_legacy_outbox, upgrade
+    from batchscribe.db.setup import legacy_outbox_path, open_database
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        before, after = upgrade(db)
+        legacy = legacy_outbox_path(settings)
+        imported = import_legacy_outbox(db, legacy) if legacy is not None else 0
+    except DatabaseError as exc:
+        print(f"batchscribe migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    state = "already up to date" if before == after else f"migrated from {before or 'empty'}"
+    print(f"{db.describe()}: {state}, now at revision {after}")
+    if imported:
+        print(f"imported {imported} events from the earlier outbox file {legacy}")
+    return 0
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (0-64)")
+    return count
 
 
 def _port(text: str) -> int:
@@ -72,7 +133,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="interface to bind (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port (default PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="local worker processes (default WORKERS, the number of cores); 0 runs the API "
+        "alone, for workers started with `batchscribe worker` elsewhere",
+    )
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker",
+        help="run worker processes only (any machine sharing DATABASE_URL and BLOB_STORE)",
+        description=(
+            "Claim jobs from the application database (DATABASE_URL), fetch their audio from "
+            "the blob store (BLOB_STORE), transcribe, clean, and record results and events. "
+            "SIGTERM hands running jobs back to the queue after SHUTDOWN_GRACE_SECONDS."
+        ),
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_workers,
+        help="worker processes on this machine (default WORKERS, the number of cores)",
+    )
+    worker.set_defaults(func=_worker)
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations (startup does it when AUTO_MIGRATE, the SQLite default)",
+    )
+    migrate.set_defaults(func=_migrate)
     local = sub.add_parser(
         "local",
         help="run the service beside a local AWS emulator (what `make run` runs)",

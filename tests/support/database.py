@@ -28,4 +28,3 @@ def database(database_url: str) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
-

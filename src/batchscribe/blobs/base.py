@@ -159,6 +159,12 @@ class BlobStore(ABC):
     def exists(self, key: str) -> bool:
         """Whether a blob is stored under `key`."""
 
+    def local_path(self, key: str) -> Path | None:
+        """The blob's own file when the store is a local directory (read it in place; never
+        write to it), else None. Raises `BlobNotFoundError` when a local blob is missing."""
+        validate_key(key)
+        return None
+
     @abstractmethod
     def uri_for(self, key: str) -> str:
         """A stable URI naming the blob: `file:///abs/path/key` or `s3://bucket/prefix/key`."""

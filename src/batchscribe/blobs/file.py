@@ -83,6 +83,12 @@ class FileBlobStore(BlobStore):
             fsync_directory(path.parent)
         self._prune(path.parent)
 
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFoundError(f"no blob {key!r} in {self.root}", key)
+        return path
+
     def exists(self, key: str) -> bool:
         path = self._path(key)
         with self._translated("check", key):

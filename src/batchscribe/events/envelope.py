@@ -1,4 +1,5 @@
-"""Reading a queue message: the EventBridge envelope around a `BatchProcessingCompleted` detail.
+"""Reading a queue message: the EventBridge envelope around one of our details
+(`BatchProcessingCompleted` or `BatchProcessingFailed`).
 
 Shared by the verifier and the reference consumer (`batchscribe tail`). Errors name fields, never
 values: a detail carries transcripts, which must not end up in a log or a terminal by accident.
@@ -13,7 +14,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from batchscribe.events.exceptions import EventStructureError
-from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent
+from batchscribe.events.schema import (
+    DETAIL_TYPE,
+    FAILED_DETAIL_TYPE,
+    BatchProcessingCompletedEvent,
+    BatchProcessingFailedEvent,
+)
+
+AnyEvent = BatchProcessingCompletedEvent | BatchProcessingFailedEvent
+_MODELS: dict[str, type[AnyEvent]] = {
+    DETAIL_TYPE: BatchProcessingCompletedEvent,
+    FAILED_DETAIL_TYPE: BatchProcessingFailedEvent,
+}
 
 # What EventBridge puts around every event delivered to SQS. AWS also sends "account"; moto's
 # server leaves it out, so it is read when present but not required.
@@ -28,10 +40,10 @@ class ReceivedEvent:
     receipt_handle: str
     receive_count: int | None
     envelope_id: str
-    event: BatchProcessingCompletedEvent
+    event: AnyEvent
 
 
-def parse_envelope(body: str, *, source: str | None = None) -> BatchProcessingCompletedEvent:
+def parse_envelope(body: str, *, source: str | None = None) -> AnyEvent:
     """Validate an SQS message body as our event; raise EventStructureError saying what is wrong."""
     try:
         envelope: Any = json.loads(body)
@@ -42,15 +54,16 @@ def parse_envelope(body: str, *, source: str | None = None) -> BatchProcessingCo
     missing = [key for key in ENVELOPE_KEYS if key not in envelope]
     if missing:
         raise EventStructureError(f"the EventBridge envelope lacks {', '.join(missing)}")
-    if envelope["detail-type"] != DETAIL_TYPE:
-        raise EventStructureError(f"detail-type is not {DETAIL_TYPE!r}")
+    model = _MODELS.get(envelope["detail-type"])
+    if model is None:
+        raise EventStructureError(f"detail-type is not one of {', '.join(_MODELS)}")
     if source is not None and envelope["source"] != source:
         raise EventStructureError(f"source is not {source!r}")
     detail = envelope["detail"]
     if not isinstance(detail, dict):
         raise EventStructureError("detail is not a JSON object")
     try:
-        return BatchProcessingCompletedEvent.model_validate_json(json.dumps(detail))
+        return model.model_validate_json(json.dumps(detail))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'detail'}: {error['msg']}"

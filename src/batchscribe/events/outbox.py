@@ -446,9 +446,8 @@ class OutboxJobEvents:
     def _context(job: Any) -> RequestContext:
         return RequestContext(job.tenant_id, job.user_id, job.account_id, job.id)
 
-    def completed(self, conn: Connection, job: Any, result: dict[str, Any]) -> None:
-        raw = str(result.get("raw_transcript", ""))
-        cleaned = str(result.get("cleaned_transcript", ""))
+    def completed(self, conn: Connection, job: Any, result: Any) -> None:
+        raw, cleaned = result.raw_transcript, result.cleaned_transcript
         lengths = {"raw_len": len(raw), "cleaned_len": len(cleaned)}
         context = self._context(job)
         try:

@@ -13,17 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchscribe import __version__
 from batchscribe.config import Settings, get_settings
-from batchscribe.events.runtime import EventsRuntime
 from batchscribe.http.errors import install_error_handlers
-from batchscribe.http.routes import batch, health, web
+from batchscribe.http.routes import batch, health, jobs, web
 from batchscribe.http.routes import events as events_routes
 from batchscribe.logging_setup import configure_logging
 from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
-from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
-from batchscribe.pipeline.pool import TranscriptionPool
-from batchscribe.services.batch import BatchService
-from batchscribe.services.events_port import EventRecorder
-from batchscribe.services.transcription import TranscriptionService
+from batchscribe.services.runtime import ServiceRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +52,11 @@ class RequestMetricsMiddleware:
             REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    events: EventRecorder | None = None,
-    cleaner: Cleaner | None = None,
-) -> FastAPI:
-    """Build the app. Tests inject `events` or `cleaner`; by default they come from Settings."""
+def create_app(settings: Settings | None = None, *, workers: int | None = None) -> FastAPI:
+    """Build the app: the API, and beside it the runtime (storage, relay, `workers` local worker
+    processes; default WORKERS, 0 for an API-only instance)."""
     settings = settings or get_settings()
+    local_workers = settings.workers if workers is None else workers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,29 +64,24 @@ def create_app(
         logger.info(
             "starting batchscribe", extra={"version": __version__, "config": settings.redacted()}
         )
-        pool = TranscriptionPool(settings)
-        app.state.transcription = TranscriptionService(pool, cleaner or build_cleaner(settings))
-        app.state.events = events or EventsRuntime(settings)
-        app.state.batch = BatchService(
-            app.state.transcription, app.state.events, settings.transcriber
-        )
-        await pool.start()
-        await anyio.to_thread.run_sync(app.state.events.start)
+        runtime = ServiceRuntime(settings, workers=local_workers, with_relay=True)
+        # Migrations, worker start-up and the relay's first reads block: not on the loop.
+        await anyio.to_thread.run_sync(runtime.start)
+        app.state.runtime = runtime
         try:
             yield
         finally:
             logger.info("stopping batchscribe")
-            # Blocks for up to SHUTDOWN_GRACE_SECONDS while the relay drains the outbox.
-            await anyio.to_thread.run_sync(app.state.events.stop)
-            await app.state.transcription.cleaner.aclose()
-            await pool.stop()
+            # Blocks for up to SHUTDOWN_GRACE_SECONDS while jobs hand back and the relay drains.
+            await anyio.to_thread.run_sync(runtime.stop)
 
     app = FastAPI(
         title="batchscribe",
         version=__version__,
         description=(
             "Batch transcription: upload recorded audio, get a raw speaker-labelled transcript "
-            "and a cleaned one; a BatchProcessingCompleted event goes to AWS EventBridge."
+            "and a cleaned one; a BatchProcessingCompleted event goes to AWS EventBridge. "
+            "Long recordings go to the jobs API."
         ),
         lifespan=lifespan,
     )
@@ -102,6 +89,7 @@ def create_app(
     app.add_middleware(RequestMetricsMiddleware)
     install_error_handlers(app)
     app.include_router(batch.router)
+    app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(events_routes.router)
     web.mount_web(app)

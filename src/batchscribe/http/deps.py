@@ -1,5 +1,5 @@
-"""FastAPI dependencies, wired in one place. Components live on `app.state`, built by the app
-factory (or injected by tests)."""
+"""FastAPI dependencies, wired in one place. The components live on `app.state.runtime` (a
+`ServiceRuntime`, built and started by the app factory's lifespan)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from batchscribe.config import Settings
+from batchscribe.events.runtime import EventsRuntime
 from batchscribe.http.identity import app_settings, get_request_context
 from batchscribe.identity import RequestContext
-from batchscribe.pipeline.pool import TranscriptionPool
-from batchscribe.services.batch import BatchService
-from batchscribe.services.events_port import EventRecorder
+from batchscribe.services.jobs import JobService
+from batchscribe.services.runtime import ServiceRuntime
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -28,22 +28,24 @@ async def get_context(request: Request, settings: SettingsDep) -> RequestContext
     return get_request_context(request, settings)
 
 
-def get_batch(request: Request) -> BatchService:
-    service: BatchService = request.app.state.batch
-    return service
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
 
 
-def get_pool(request: Request) -> TranscriptionPool:
-    pool: TranscriptionPool = request.app.state.transcription.pool
-    return pool
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
-def get_events(request: Request) -> EventRecorder:
-    events: EventRecorder = request.app.state.events
-    return events
+def get_jobs(runtime: RuntimeDep) -> JobService:
+    assert runtime.jobs is not None, "the runtime starts before the app serves"
+    return runtime.jobs
+
+
+def get_events(runtime: RuntimeDep) -> EventsRuntime:
+    assert runtime.events is not None, "the API runs the relay"
+    return runtime.events
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]
-BatchDep = Annotated[BatchService, Depends(get_batch)]
-PoolDep = Annotated[TranscriptionPool, Depends(get_pool)]
-EventsDep = Annotated[EventRecorder, Depends(get_events)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
+EventsDep = Annotated[EventsRuntime, Depends(get_events)]

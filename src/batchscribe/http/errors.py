@@ -18,22 +18,35 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.exceptions import RequestError, UploadTooLargeError
 from batchscribe.http.identity import InvalidHeaderError, context_headers
+from batchscribe.jobs.exceptions import (
+    IdempotencyConflictError,
+    InvalidCursorError,
+    JobFinishedError,
+    JobNotFoundError,
+)
 from batchscribe.pipeline.exceptions import (
+    AudioTooLongError,
+    EngineTimeoutError,
     EngineUnavailableError,
     InvalidAudioError,
     OverloadedError,
     TranscriptionError,
 )
+from batchscribe.services.exceptions import ClientGoneError, StorageUnavailableError
 
 logger = logging.getLogger(__name__)
 
 
 def _retry_after(exc: Exception) -> dict[str, str]:
-    seconds = exc.retry_after if isinstance(exc, EngineUnavailableError) else None
+    seconds = getattr(exc, "retry_after", None)
     return {"Retry-After": str(seconds)} if seconds else {}
+
+
+_STORAGE_MESSAGE = str(StorageUnavailableError())
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,21 @@ ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     ),
     EngineUnavailableError: ErrorAnswer(503, "engine_unavailable", headers=_retry_after),
     OverloadedError: ErrorAnswer(503, "overloaded", headers=_retry_after),
+    AudioTooLongError: ErrorAnswer(413, "audio_too_long"),
+    EngineTimeoutError: ErrorAnswer(503, "engine_timeout", headers=lambda _: {"Retry-After": "60"}),
+    StorageUnavailableError: ErrorAnswer(503, "storage_unavailable", headers=_retry_after),
+    DatabaseUnavailableError: ErrorAnswer(
+        503,
+        "storage_unavailable",
+        message=_STORAGE_MESSAGE,
+        headers=lambda _: {"Retry-After": "10"},
+    ),
+    # The client is gone; nobody reads this answer (nginx's "client closed request").
+    ClientGoneError: ErrorAnswer(499, "client_closed_request", message="The client disconnected."),
+    JobNotFoundError: ErrorAnswer(404, "job_not_found"),
+    JobFinishedError: ErrorAnswer(409, "job_finished"),
+    IdempotencyConflictError: ErrorAnswer(409, "idempotency_conflict"),
+    InvalidCursorError: ErrorAnswer(400, "invalid_cursor"),
     EventNotFoundError: ErrorAnswer(404, "event_not_found"),
     OutboxError: ErrorAnswer(
         503,

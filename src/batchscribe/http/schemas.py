@@ -31,13 +31,31 @@ class EventDelivery(BaseModel):
         "publishing is off here (no AWS credentials); failed: refused with a terminal code; "
         "too_large: over EVENT_MAX_BYTES, never sent; not_stored: no event was recorded."
     )
-    reason: str | None = Field(
-        None, exclude_if=_absent, description="held: `publishing_disabled`."
-    )
+    reason: str | None = Field(None, exclude_if=_absent, description="held: `publishing_disabled`.")
     size_bytes: int | None = Field(None, exclude_if=_absent, description="too_large: entry size.")
     limit_bytes: int | None = Field(
         None, exclude_if=_absent, description="too_large: EVENT_MAX_BYTES."
     )
+
+
+class WordView(BaseModel):
+    word: str
+    start: float = Field(description="Seconds from the start of the recording.")
+    end: float
+    confidence: float | None = Field(
+        None, exclude_if=_absent, description="0 to 1, when the engine gives one."
+    )
+
+
+class SegmentView(BaseModel):
+    """One utterance: who, when (seconds from the start; null when the engine gives no
+    timing), the cleaned text, and the engine's words."""
+
+    speaker: str = Field(description="`SPEAKER_<n>`, as in the raw transcript.")
+    start: float | None
+    end: float | None
+    text: str
+    words: list[WordView]
 
 
 class BatchProcessResponse(BaseModel):
@@ -52,6 +70,11 @@ class BatchProcessResponse(BaseModel):
     duration_seconds: float
     event: EventDelivery = Field(description='Delivery status, e.g. {"status": "queued"}.')
     cleaning: CleaningInfo
+    engine: str = Field(description="The transcription engine: sphinx, deepgram or openai.")
+    language: str | None = Field(description="Spoken language (BCP-47), when known.")
+    segments: list[SegmentView] = Field(
+        description="Utterances with times and words; their text is the cleaned text."
+    )
 
 
 class EventStatusResponse(BaseModel):

@@ -204,3 +204,15 @@ async def receive_upload(
             code="empty_file",
         )
     return ReceivedUpload(sink.path, sink.filename, sink.content_type, sink.size, sink.fields)
+
+
+def reject_unknown_fields(upload: ReceivedUpload, accepted: frozenset[str]) -> None:
+    """400 for a form field the endpoint does not know (the upload's file is deleted)."""
+    unknown = sorted(set(upload.fields) - accepted)
+    if unknown:
+        upload.cleanup()
+        raise UploadError(
+            f"Unknown form field {unknown[0][:64]!r}. This endpoint accepts: "
+            f"{', '.join(sorted(accepted))}.",
+            code="unknown_field",
+        )

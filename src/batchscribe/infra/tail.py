@@ -19,28 +19,50 @@ from batchscribe.aws.exceptions import AWSError
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.envelope import ReceivedEvent, parse_message
 from batchscribe.events.exceptions import EventStructureError
+from batchscribe.events.schema import (
+    BatchProcessingCompletedEvent,
+    BatchProcessingFailedEvent,
+    EventData,
+)
 from batchscribe.infra import iam
 from batchscribe.infra.target import AWSTarget, tool_clients
 
 logger = logging.getLogger(__name__)
 
 
-def format_event(received: ReceivedEvent, *, show_text: bool, acked: bool) -> str:
-    """One line per event; transcripts as lengths unless `show_text`."""
+def format_event(
+    received: ReceivedEvent, *, show_text: bool, acked: bool, data: EventData | None = None
+) -> str:
+    """One line per event; transcripts as lengths unless `show_text`. `data` is the transcripts
+    of a claim-check event, fetched from where its `data_ref` points."""
     event = received.event
     line = (
-        f"event interaction_id={event.interaction_id} tenant_id={event.tenant_id} "
-        f"user_id={event.user_id} account_id={event.account_id or '-'} "
+        f"{received_type(received)} interaction_id={event.interaction_id} "
+        f"tenant_id={event.tenant_id} user_id={event.user_id} "
+        f"account_id={event.account_id or '-'} "
         f"timestamp={event.model_dump(mode='json')['timestamp']} "
-        f"raw_transcript={len(event.data.raw_transcript)} chars "
-        f"cleaned_transcript={len(event.data.cleaned_transcript)} chars "
-        f"receives={received.receive_count or '?'} {'acked' if acked else 'kept'}"
     )
-    if show_text:
-        raw = event.data.raw_transcript.replace("\n", "\n    ")
-        cleaned = event.data.cleaned_transcript.replace("\n", "\n    ")
+    if isinstance(event, BatchProcessingFailedEvent):
+        line += f"error={event.error.code} "
+    else:
+        data = event.data or data
+        if event.data_ref is not None:
+            line += f"data_ref={event.data_ref.uri} ({event.data_ref.bytes} bytes) "
+        if data is not None:
+            line += (
+                f"raw_transcript={len(data.raw_transcript)} chars "
+                f"cleaned_transcript={len(data.cleaned_transcript)} chars "
+            )
+    line += f"receives={received.receive_count or '?'} {'acked' if acked else 'kept'}"
+    if show_text and isinstance(event, BatchProcessingCompletedEvent) and data is not None:
+        raw = data.raw_transcript.replace("\n", "\n    ")
+        cleaned = data.cleaned_transcript.replace("\n", "\n    ")
         line += f"\n  raw:\n    {raw}\n  cleaned:\n    {cleaned}"
     return line
+
+
+def received_type(received: ReceivedEvent) -> str:
+    return "failed" if isinstance(received.event, BatchProcessingFailedEvent) else "event"
 
 
 @dataclass

@@ -128,10 +128,6 @@ class Job:
     def finished(self) -> bool:
         return self.status.finished
 
-    def result(self) -> dict[str, Any] | None:
-        """The stored result (inline), or None (not finished, failed, or kept in blob storage)."""
-        return json.loads(self.result_json) if self.result_json else None
-
 
 @dataclass(frozen=True, slots=True)
 class NewJob:

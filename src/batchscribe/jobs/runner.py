@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -30,18 +31,20 @@ from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.jobs.exceptions import JobLeaseLostError
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobStatus
+from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
 from batchscribe.logging_setup import interaction_id_var
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.cleaners.base import Cleaner
 from batchscribe.pipeline.exceptions import (
+    AudioTooLongError,
     EngineUnavailableError,
     InvalidAudioError,
     PipelineError,
     TranscriptionError,
 )
-from batchscribe.pipeline.transcribers.base import Transcriber
-from batchscribe.pipeline.types import CleaningResult, Transcript
+from batchscribe.pipeline.transcribers.base import Control, Transcriber
+from batchscribe.pipeline.types import Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -58,21 +61,11 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 class AudioStore(Protocol):
     """What the runner needs of the blob store."""
 
-    def download_to(self, key: str, path: Path) -> Any: ...
+    def download(self, key: str, path: str | os.PathLike[str]) -> int: ...
+
+    def local_path(self, key: str) -> Path | None: ...
 
     def delete(self, key: str) -> None: ...
-
-
-def result_payload(transcript: Transcript, cleaning: CleaningResult) -> dict[str, Any]:
-    """What a completed job keeps: the fields of the synchronous response that depend on the
-    audio (identity and event state are the job's own)."""
-    return {
-        "raw_transcript": transcript.raw_text,
-        "cleaned_transcript": cleaning.text,
-        "duration_seconds": round(transcript.duration_seconds, 3),
-        "engine": transcript.engine,
-        "cleaning": cleaning.as_response(),
-    }
 
 
 class Heartbeat:
@@ -89,6 +82,10 @@ class Heartbeat:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
+
+    def set_progress(self, fraction: float) -> None:
+        """Record progress (sent with the next lease renewal)."""
+        self.progress = fraction
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -193,35 +190,43 @@ class JobRunner:
 
     @contextlib.contextmanager
     def _local_audio(self, job: Job) -> Iterator[Path]:
-        """The job's audio as a local file (downloaded into a private temp dir)."""
+        """The job's audio as a local file: the blob itself when the store is a local
+        directory, else a download into a private temp dir."""
         if not job.audio_key:
             raise self._missing_error(job.id)
+        local = self.blobs.local_path(job.audio_key)
+        if local is not None:
+            yield local
+            return
         directory = Path(tempfile.mkdtemp(prefix="batchscribe-job-", dir=self.work_dir))
         try:
             path = directory / "audio"
-            self.blobs.download_to(job.audio_key, path)
+            self.blobs.download(job.audio_key, path)
             yield path
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
     def _process(self, job: Job, path: Path, beat: Heartbeat) -> JobStatus | None:
         try:
-            info = probe_audio(path, decode=not self.transcriber.decodes_locally)
             limit = (
                 self.settings.max_sync_audio_seconds
                 if job.mode is JobMode.SYNC
                 else self.settings.max_audio_seconds
             )
+            info = probe_audio(path, decode=not self.transcriber.decodes_locally, max_seconds=limit)
             if info.duration_seconds > limit:
                 return self._fail(job, JobErrorCode.AUDIO_TOO_LONG, _too_long(limit, job.mode))
             beat.duration_seconds = info.duration_seconds
-            output = self.transcriber.transcribe(path, info)
+            control = Control(max_seconds=limit, progress=beat.set_progress)
+            output = self.transcriber.transcribe(path, info, control)
             duration = (
                 output.duration_seconds
                 if output.duration_seconds is not None
                 else info.duration_seconds
             )
-            transcript = Transcript.from_engine(output.segments, duration, self.transcriber.name)
+            transcript = Transcript.from_engine(
+                output.segments, duration, self.transcriber.name, output.language
+            )
             self.stats["audio_seconds"] = transcript.duration_seconds
             if beat.lost.is_set():
                 return None
@@ -229,6 +234,8 @@ class JobRunner:
             self.stats.update(cleaner=cleaning.engine, degraded=cleaning.degraded)
         except InvalidAudioError as exc:
             return self._fail(job, JobErrorCode.INVALID_AUDIO, str(exc))
+        except AudioTooLongError as exc:
+            return self._fail(job, JobErrorCode.AUDIO_TOO_LONG, str(exc))
         except EngineUnavailableError as exc:
             reason = str(exc)
             if job.mode is JobMode.SYNC:
@@ -253,12 +260,8 @@ class JobRunner:
                 "Transcription failed on this file. Try again; if it persists, report the job "
                 "id to the operator.",
             )
-        result = result_payload(transcript, cleaning)
-        self._final(
-            lambda: self.store.complete(
-                job.id, self.owner, result, duration_seconds=transcript.duration_seconds
-            )
-        )
+        result = JobResult(transcript, cleaning)
+        self._final(lambda: self.store.complete(job.id, self.owner, result))
         return JobStatus.COMPLETED
 
     def _fail(self, job: Job, code: JobErrorCode, message: str) -> JobStatus | None:

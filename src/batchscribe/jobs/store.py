@@ -46,6 +46,7 @@ from batchscribe.jobs.models import (
     JobStatus,
     NewJob,
 )
+from batchscribe.jobs.results import JobResult
 from batchscribe.signals import Topic
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600.0
@@ -55,7 +56,7 @@ DEADLINE_GRACE_SECONDS = 60.0
 class JobEvents(Protocol):
     """Writes a finished job's event inside the transaction that finishes the job."""
 
-    def completed(self, conn: Connection, job: Job, result: dict[str, Any]) -> None: ...
+    def completed(self, conn: Connection, job: Job, result: JobResult) -> None: ...
 
     def failed(self, conn: Connection, job: Job, code: str, message: str) -> None: ...
 
@@ -394,10 +395,9 @@ class JobStore:
         self,
         job_id: str,
         owner: str,
-        result: dict[str, Any],
+        result: JobResult,
         *,
         result_key: str | None = None,
-        duration_seconds: float | None = None,
     ) -> Job:
         """Record the result and the completed event in one transaction.
 
@@ -412,13 +412,12 @@ class JobStore:
             "finished_at": now,
             "updated_at": now,
             "lease_expires_at": None,
-            "result_json": None if result_key else json.dumps(result, separators=(",", ":")),
+            "result_json": None if result_key else result.to_json(),
             "result_key": result_key,
             "error_code": None,
             "error_message": None,
+            "duration_seconds": result.transcript.duration_seconds,
         }
-        if duration_seconds is not None:
-            values["duration_seconds"] = duration_seconds
         with self.db.transaction() as conn:
             row = conn.execute(
                 sa.update(jobs)

@@ -52,9 +52,8 @@ def worker_main(
     from batchscribe.blobs import open_blob_store
     from batchscribe.blobs.exceptions import BlobNotFoundError, BlobStoreError
     from batchscribe.db import Database
-    from batchscribe.events.outbox import OutboxJobEvents
+    from batchscribe.jobs.factory import job_store
     from batchscribe.jobs.runner import JobRunner
-    from batchscribe.jobs.store import JobStore
     from batchscribe.logging_setup import configure_logging
     from batchscribe.pipeline.cleaners import build_cleaner
     from batchscribe.pipeline.transcribers import build_transcriber
@@ -74,13 +73,8 @@ def worker_main(
         transcriber = build_transcriber(settings)
         cleaner = build_cleaner(settings)
         db = Database(settings.database)
-        store = JobStore(
-            db,
-            OutboxJobEvents(settings),
-            max_attempts=settings.job_max_attempts,
-            timeout_factor=settings.job_timeout_factor,
-        )
         blobs = open_blob_store(settings)
+        store = job_store(settings, db, blobs)
     except Exception as exc:  # reported through readiness; this worker claims nothing
         logger.exception("worker could not load its engine")
         report("load_error", f"{type(exc).__name__}: {exc}")

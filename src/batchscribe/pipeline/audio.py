@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import av.error
 
-from batchscribe.pipeline.exceptions import InvalidAudioError
+from batchscribe.pipeline.exceptions import AudioTooLongError, InvalidAudioError
 from batchscribe.pipeline.formats import (
     ACCEPTED_CONTAINERS,
     ACCEPTED_SENTENCE,
@@ -51,7 +51,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InvalidAudioError(_NOT_AUDIO) from exc
 
 
-def probe_audio(path: Path, *, decode: bool = True) -> AudioInfo:
+def probe_audio(path: Path, *, decode: bool = True, max_seconds: float | None = None) -> AudioInfo:
     """Check that `path` holds audio in an accepted container, and measure its duration.
 
     The header alone can lie (a truncated MP3, a WAV header with no samples), so with `decode`
@@ -80,7 +80,7 @@ def probe_audio(path: Path, *, decode: bool = True) -> AudioInfo:
         header_duration = _header_duration(container, stream)
     if not decode:
         return AudioInfo(fmt, codec, header_duration, rate, channels)
-    samples = sum(len(chunk) // 2 for chunk in iter_pcm(path))
+    samples = sum(len(chunk) // 2 for chunk in iter_pcm(path, max_seconds=max_seconds))
     duration = samples / SAMPLE_RATE
     if duration <= 0:
         raise InvalidAudioError(
@@ -97,13 +97,19 @@ def _header_duration(container: av.container.InputContainer, stream: av.AudioStr
     return 0.0
 
 
-def iter_pcm(path: Path, chunk_seconds: float = 1.0) -> Iterator[bytes]:
+def iter_pcm(
+    path: Path, chunk_seconds: float = 1.0, *, max_seconds: float | None = None
+) -> Iterator[bytes]:
     """Yield 16 kHz mono s16le PCM in chunks of about `chunk_seconds`.
 
     Corrupt data in the middle of a file ends the stream with `InvalidAudioError` only if nothing
-    decoded before it; a damaged tail after good audio is tolerated, as players do.
+    decoded before it; a damaged tail after good audio is tolerated, as players do. With
+    `max_seconds`, decoding stops with `AudioTooLongError` as soon as more audio than that has
+    come out: a header that lies about the duration cannot pass.
     """
     chunk_bytes = int(SAMPLE_RATE * chunk_seconds) * 2
+    limit_bytes = int(max_seconds * SAMPLE_RATE) * 2 if max_seconds is not None else None
+    emitted = 0
     container = _open(path)
     produced = False
     with container:
@@ -118,6 +124,9 @@ def iter_pcm(path: Path, chunk_seconds: float = 1.0) -> Iterator[bytes]:
                     buffer += bytes(out.planes[0])[: out.samples * 2]
                 while len(buffer) >= chunk_bytes:
                     produced = True
+                    emitted += chunk_bytes
+                    if limit_bytes is not None and emitted > limit_bytes:
+                        raise _longer_than(max_seconds)
                     yield bytes(buffer[:chunk_bytes])
                     del buffer[:chunk_bytes]
             for out in resampler.resample(None):
@@ -126,4 +135,13 @@ def iter_pcm(path: Path, chunk_seconds: float = 1.0) -> Iterator[bytes]:
             if not produced and not buffer:
                 raise InvalidAudioError(_NOT_AUDIO) from exc
         if buffer:
+            if limit_bytes is not None and emitted + len(buffer) > limit_bytes:
+                raise _longer_than(max_seconds)
             yield bytes(buffer)
+
+
+def _longer_than(max_seconds: float | None) -> AudioTooLongError:
+    return AudioTooLongError(
+        f"The recording is longer than {max_seconds:g} s (its header said less). Split it into "
+        "shorter parts."
+    )

@@ -1,10 +1,10 @@
 """Errors of the service layer (what the routes call), mapped to HTTP in `http/errors.py`.
 
-    ServiceError
-    ├── StorageUnavailableError    the database or the blob store cannot take the upload now
-    │                              (HTTP 503 `storage_unavailable`, Retry-After: try again)
-    └── ClientGoneError            the client of a synchronous request disconnected; its job
-                                   was cancelled and nobody is left to answer
+ServiceError
+├── StorageUnavailableError    the database or the blob store cannot take the upload now
+│                              (HTTP 503 `storage_unavailable`, Retry-After: try again)
+└── ClientGoneError            the client of a synchronous request disconnected; its job
+                               was cancelled and nobody is left to answer
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobPage, JobStatus, NewJob
+from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import (
@@ -305,7 +305,7 @@ class JobService:
         context: RequestContext,
         upload: Upload,
         disconnected: Callable[[], Awaitable[bool]],
-    ) -> tuple[Job, dict[str, Any]]:
+    ) -> tuple[Job, JobResult]:
         """Run an upload as a synchronous job and wait for it; (final job, its result).
 
         A failed job raises the error its code stands for (422, 413, 503...). When the client
@@ -315,7 +315,9 @@ class JobService:
             submitted = await self.submit(context, upload, mode=JobMode.SYNC)
             job = await self._wait_or_cancel(submitted.job.id, disconnected)
         if job.status is JobStatus.COMPLETED:
-            return job, await self.result(job)
+            result = await self.result(job)
+            if result is not None:
+                return job, result
         raise _failure(job)
 
     async def _wait_or_cancel(
@@ -361,20 +363,19 @@ class JobService:
         except DatabaseUnavailableError as exc:
             raise StorageUnavailableError() from exc
 
-    async def result(self, job: Job) -> dict[str, Any]:
-        """A completed job's result, inline or from the blob store ({} once redacted)."""
+    async def result(self, job: Job) -> JobResult | None:
+        """A completed job's result, inline or from the blob store (None once redacted)."""
         if job.result_json:
-            return job.result() or {}
+            return JobResult.from_json(job.result_json)
         if job.result_key:
             try:
                 raw = await anyio.to_thread.run_sync(self._read_blob, job.result_key)
             except BlobNotFoundError:
-                return {}
+                return None
             except BlobStoreError as exc:
                 raise StorageUnavailableError() from exc
-            loaded: dict[str, Any] = json.loads(raw)
-            return loaded
-        return {}
+            return JobResult.from_json(raw)
+        return None
 
     def _read_blob(self, key: str) -> bytes:
         with self.blobs.open(key) as stream:

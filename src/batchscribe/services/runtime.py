@@ -19,15 +19,13 @@ from typing import Any
 from batchscribe.blobs import open_blob_store
 from batchscribe.blobs.base import BlobStore
 from batchscribe.blobs.exceptions import BlobStoreError
-from batchscribe.blobs.s3 import S3BlobStore
 from batchscribe.config import Settings
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.listen import PostgresListener
 from batchscribe.db.setup import open_database, prepare_database
-from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.events.schema import DataRef
+from batchscribe.jobs.factory import job_store
 from batchscribe.jobs.store import JobStore
 from batchscribe.jobs.supervisor import WorkerSupervisor
 from batchscribe.metrics import STORAGE_FAILURES
@@ -38,37 +36,6 @@ logger = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_SECONDS = 5.0
 RETENTION_INTERVAL_SECONDS = 3600.0
-
-
-def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
-    """With an S3 blob store, oversize events carry a reference to an S3 document instead of
-    their transcripts (SPEC 14); with a file store there is nothing a consumer could read."""
-    if not isinstance(blobs, S3BlobStore):
-        return None
-
-    def store(job_id: str, document: bytes) -> DataRef:
-        import io
-
-        stored = blobs.put_stream(f"events/{job_id}.json", io.BytesIO(document))
-        return DataRef(uri=stored.uri, bytes=stored.size, sha256=stored.sha256)
-
-    return store
-
-
-def job_store(settings: Settings, db: Database, blobs: BlobStore) -> JobStore:
-    """The job store with the outbox as its event hook (one definition for API and workers)."""
-    events = OutboxJobEvents(
-        source=settings.event_source,
-        bus_name=settings.eventbridge_bus_name,
-        max_bytes=settings.event_max_bytes,
-        claim_check=claim_check_for(blobs),
-    )
-    return JobStore(
-        db,
-        events,
-        max_attempts=settings.job_max_attempts,
-        timeout_factor=settings.job_timeout_factor,
-    )
 
 
 class HealthLog:
@@ -91,9 +58,7 @@ class HealthLog:
             first = component not in self._failing
             self._failing[component] = detail
         if first:
-            logger.error(
-                "%s is failing: %s", component, detail, extra={"component": component}
-            )
+            logger.error("%s is failing: %s", component, detail, extra={"component": component})
 
 
 class ServiceRuntime:
@@ -214,7 +179,8 @@ class ServiceRuntime:
                 logger.exception("housekeeping failed; trying again later")
 
     def _janitor_step(self) -> None:
-        assert self.store is not None and self.blobs is not None
+        assert self.store is not None
+        assert self.blobs is not None
         try:
             self.store.reclaim_expired()
         except DatabaseError as exc:

@@ -1,25 +1,23 @@
-"""`POST /batch/process`: upload audio, get raw and cleaned transcripts, queue the event."""
+"""`POST /batch/process`: upload audio, wait for its job, get raw and cleaned transcripts."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from batchscribe.http.deps import BatchDep, ContextDep, SettingsDep
+from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
 from batchscribe.http.identity import context_headers
-from batchscribe.http.schemas import (
-    ERROR_RESPONSES,
-    BatchProcessResponse,
-    CleaningInfo,
-    EventDelivery,
-)
-from batchscribe.http.upload import receive_upload
+from batchscribe.http.schemas import ERROR_RESPONSES, BatchProcessResponse
+from batchscribe.http.upload import receive_upload, reject_unknown_fields
+from batchscribe.http.views import result_view
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 
 router = APIRouter(tags=["batch"])
+
+PROCESS_FIELDS = frozenset({"file"})
 
 _MULTIPART_BODY: dict[str, Any] = {
     "requestBody": {
@@ -48,26 +46,22 @@ _MULTIPART_BODY: dict[str, Any] = {
     response_model=BatchProcessResponse,
     responses=ERROR_RESPONSES,
     openapi_extra=_MULTIPART_BODY,
-    summary="Transcribe an uploaded recording",
+    summary="Transcribe an uploaded recording and wait for the result",
 )
 async def process_batch_audio(
-    request: Request, context: ContextDep, settings: SettingsDep, batch: BatchDep
+    request: Request,
+    context: ContextDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    events: EventsDep,
 ) -> JSONResponse:
     """Transcribe the uploaded file into speaker turns, clean it, and queue the
-    `BatchProcessingCompleted` event. Identity comes from `X-Tenant-ID`, `X-User-ID` and
-    `X-Account-ID` (optional)."""
-
-    receive = partial(receive_upload, request, settings.max_upload_bytes, settings.upload_dir)
-    result = await batch.process(context, receive)
-    body = BatchProcessResponse(
-        raw_transcript=result.transcript.raw_text,
-        cleaned_transcript=result.cleaning.text,
-        interaction_id=context.interaction_id,
-        tenant_id=context.tenant_id,
-        user_id=context.user_id,
-        account_id=context.account_id,
-        duration_seconds=round(result.transcript.duration_seconds, 3),
-        event=EventDelivery.model_validate(result.event),
-        cleaning=CleaningInfo.model_validate(result.cleaning.as_response()),
-    )
+    `BatchProcessingCompleted` event: a job the request waits for (at most
+    MAX_SYNC_AUDIO_SECONDS of audio; longer recordings go to `POST /batch/jobs`). Identity comes
+    from `X-Tenant-ID`, `X-User-ID` and `X-Account-ID` (optional)."""
+    upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
+    reject_unknown_fields(upload, PROCESS_FIELDS)
+    job, result = await jobs.process(context, upload, request.is_disconnected)
+    event = await anyio.to_thread.run_sync(events.delivery, job.id)
+    body = result_view(job, result, event)
     return JSONResponse(body.model_dump(mode="json"), headers=context_headers(request))

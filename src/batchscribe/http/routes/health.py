@@ -6,8 +6,9 @@ import anyio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from batchscribe.http.deps import EventsDep, PoolDep
+from batchscribe.http.deps import EventsDep, RuntimeDep
 from batchscribe.http.schemas import (
+    Component,
     EngineReadiness,
     EventsReadiness,
     ReadinessResponse,
@@ -25,26 +26,27 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadinessResponse,
-    summary="Engine loaded, outbox writable, publisher state",
-    responses={503: {"model": ReadinessResponse, "description": "Not ready: see which part"}},
+    summary="Storage writable, engine loaded, publisher state",
+    responses={503: {"model": ReadinessResponse, "description": "Not ready: see `failing`"}},
 )
-async def readyz(pool: PoolDep, events: EventsDep, response: Response) -> ReadinessResponse:
-    # readiness() reads and writes the SQLite outbox: keep that off the event loop.
+async def readyz(runtime: RuntimeDep, events: EventsDep, response: Response) -> ReadinessResponse:
+    """503 while the database or the blob store cannot take a real write, or while no local
+    worker has its engine. The body names failing components only; the details are logged
+    once per failure (not once per probe)."""
+    # Real writes to the database and the blob store: off the event loop.
+    failing = await anyio.to_thread.run_sync(runtime.failing_components)
     event_state = EventsReadiness.model_validate(await anyio.to_thread.run_sync(events.readiness))
-    engine = EngineReadiness(
-        ready=pool.ready, workers=pool.workers, in_use=pool.in_use, error=pool.load_error
-    )
-    ready = pool.ready and event_state.ok
-    response.status_code = 200 if ready else 503
+    response.status_code = 503 if failing else 200
     return ReadinessResponse(
-        status=ReadinessStatus.READY if ready else ReadinessStatus.NOT_READY,
-        engine=engine,
+        status=ReadinessStatus.NOT_READY if failing else ReadinessStatus.READY,
+        failing=[Component(name) for name in failing],
+        engine=EngineReadiness.model_validate(runtime.engine_state()),
         events=event_state,
     )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics() -> Response:
-    """Sync on purpose: the outbox gauges query SQLite when scraped, so FastAPI runs this in
-    its thread pool instead of on the event loop."""
+    """Sync on purpose: the outbox gauges query the database when scraped, so FastAPI runs this
+    in its thread pool instead of on the event loop."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

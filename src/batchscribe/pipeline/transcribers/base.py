@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,20 @@ class EngineOutput:
     language: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What the worker asks of one transcription: stop decoding past `max_seconds` of audio
+    (`AudioTooLongError`: the header may have lied), and report the share of the recording done
+    so far (0 to 1) through `progress`, as often as is cheap. Engines that do not decode locally
+    may ignore both (their audio was measured by a full decode before)."""
+
+    max_seconds: float | None = None
+    progress: Callable[[float], None] | None = None
+
+
+NO_CONTROL = Control()
+
+
 class Transcriber(Protocol):
     """Turns an audio file that already passed `probe_audio` into timed speaker pieces.
 
@@ -39,4 +54,6 @@ class Transcriber(Protocol):
     #: there are none), so the worker can skip the full decode in `probe_audio`.
     decodes_locally: bool
 
-    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput: ...
+    def transcribe(
+        self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
+    ) -> EngineOutput: ...

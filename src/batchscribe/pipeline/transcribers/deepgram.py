@@ -23,7 +23,7 @@ from batchscribe.config import Settings
 from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
-from batchscribe.pipeline.transcribers.base import EngineOutput
+from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
 from batchscribe.pipeline.types import Segment
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ class DeepgramTranscriber:
         if self._owns_client:
             self._client.close()
 
-    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput:
+    def transcribe(
+        self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
+    ) -> EngineOutput:
         """Send the file, group the answer's words into speaker turns."""
         payload = self._post_with_retries(path, info)
         words = _words(payload)

@@ -24,7 +24,7 @@ from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.openai_client import openai_client_options
 from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
-from batchscribe.pipeline.transcribers.base import EngineOutput
+from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
 from batchscribe.pipeline.types import Segment
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,9 @@ class OpenAITranscriber:
         if self._owns_client:
             self._client.close()
 
-    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput:
+    def transcribe(
+        self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
+    ) -> EngineOutput:
         """Upload the file, return its text as one `SPEAKER_0` turn (none if it is empty)."""
         text = self._request_with_retries(path, info)
         words = len(text.split())

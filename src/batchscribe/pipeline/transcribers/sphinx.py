@@ -34,7 +34,7 @@ from batchscribe.pipeline.exceptions import (
     InvalidAudioError,
     TranscriptionError,
 )
-from batchscribe.pipeline.transcribers.base import EngineOutput
+from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
 from batchscribe.pipeline.types import Segment, Word
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,9 @@ class SphinxTranscriber:
             ) from exc
         self._max_utterance_bytes = int(max_utterance_seconds * SAMPLE_RATE) * _BYTES_PER_SAMPLE
 
-    def transcribe(self, path: Path, info: AudioInfo) -> EngineOutput:
+    def transcribe(
+        self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
+    ) -> EngineOutput:
         """One `Segment` of speaker 0 per non-empty utterance, with its times and words, and
         the decoded duration.
 
@@ -161,8 +163,11 @@ class SphinxTranscriber:
         pieces: list[Segment] = []
         total_bytes = 0
 
-        for chunk in iter_pcm(path):
+        expected = max(info.duration_seconds, 1e-6) * _BYTES_PER_SECOND
+        for chunk in iter_pcm(path, max_seconds=control.max_seconds):
             total_bytes += len(chunk)
+            if control.progress is not None:
+                control.progress(min(total_bytes / expected, 0.99))
             pending += chunk
             usable = len(pending) - len(pending) % frame_bytes
             for offset in range(0, usable, frame_bytes):

@@ -1,0 +1,227 @@
+"""The jobs API (SPEC 13): submit a recording, follow it, list, cancel.
+
+    POST   /batch/jobs            202 {job_id, status, status_url} + Location
+                                  (200 + Idempotent-Replayed: true for a replayed key)
+    GET    /batch/jobs/{job_id}   the job: status, progress, times, error, result once completed
+    GET    /batch/jobs            the tenant's jobs, newest first, cursor-paginated
+    DELETE /batch/jobs/{job_id}   cancel a queued or running job (409 once it ended)
+
+Tenant-scoped: another tenant's job answers 404, exactly like an unknown id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from batchscribe.events.schema import METADATA_MAX_BYTES
+from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
+from batchscribe.http.exceptions import UploadError
+from batchscribe.http.identity import context_headers
+from batchscribe.http.schemas import ERROR_RESPONSES, ErrorResponse, JobAccepted, JobList, JobView
+from batchscribe.http.upload import ReceivedUpload, receive_upload, reject_unknown_fields
+from batchscribe.http.views import job_view
+from batchscribe.jobs.models import Job, JobStatus
+from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
+from batchscribe.services.jobs import JobService
+
+router = APIRouter(tags=["jobs"])
+
+JOB_FIELDS = frozenset({"file", "language", "metadata"})
+MAX_IDEMPOTENCY_KEY = 255
+# BCP-47 as users write it: a primary tag and optional subtags (en, en-US, zh-Hant-TW).
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$")
+_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
+
+_SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": f"{ACCEPTED_SENTENCE} audio.",
+                        },
+                        "language": {
+                            "type": "string",
+                            "description": "BCP-47 language of the recording, e.g. en.",
+                        },
+                        "metadata": {
+                            "type": "string",
+                            "description": "A JSON object (at most 4 KB), returned with the job "
+                            "and carried in its events.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_JOB_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such job for this tenant."},
+    503: ERROR_RESPONSES[503],
+}
+
+
+def _language(upload: ReceivedUpload) -> str | None:
+    value = upload.fields.get("language", "").strip()
+    if not value:
+        return None
+    if not _LANGUAGE.match(value):
+        upload.cleanup()
+        raise UploadError(
+            "The language field must be a BCP-47 code such as en or en-US.",
+            code="invalid_language",
+        )
+    return value
+
+
+def _metadata(upload: ReceivedUpload) -> dict[str, Any] | None:
+    raw = upload.fields.get("metadata")
+    if raw is None or not raw.strip():
+        return None
+    problem = None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        problem = "is not valid JSON"
+    else:
+        if not isinstance(value, dict):
+            problem = "must be a JSON object"
+        elif len(json.dumps(value, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
+            problem = f"is larger than {METADATA_MAX_BYTES} bytes"
+    if problem is not None:
+        upload.cleanup()
+        raise UploadError(
+            f"The metadata field {problem}. Send a JSON object of at most "
+            f'{METADATA_MAX_BYTES} bytes, e.g. {{"meeting": "weekly"}}.',
+            code="invalid_metadata",
+        )
+    return dict(value)
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY or not _KEY_CHARS.match(value):
+        raise UploadError(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters "
+            "without spaces (a UUID is a good choice).",
+            code="invalid_idempotency_key",
+        )
+    return value
+
+
+def _status_url(request: Request, job_id: str) -> str:
+    return str(request.url_for("get_job", job_id=job_id))
+
+
+async def _view(jobs: JobService, events: Any, job: Job) -> JobView:
+    if job.status is not JobStatus.COMPLETED:
+        return job_view(job)
+    result = await jobs.result(job)
+    event = await anyio.to_thread.run_sync(events.delivery, job.id) if result else None
+    return job_view(job, result, event)
+
+
+@router.post(
+    "/batch/jobs",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={
+        200: {"model": JobAccepted, "description": "Replayed: the key named an existing job."},
+        409: {
+            "model": ErrorResponse,
+            "description": "The Idempotency-Key was used with other audio in the last 24 h.",
+        },
+        **ERROR_RESPONSES,
+    },
+    openapi_extra=_SUBMIT_BODY,
+    summary="Submit a recording as an asynchronous job",
+)
+async def submit_job(
+    request: Request,
+    context: ContextDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Accept a recording (up to MAX_AUDIO_SECONDS) for transcription; poll `status_url` for
+    progress and the result. The job id is the interaction id of its events. With an
+    `Idempotency-Key`, the same key and audio within 24 hours return the existing job."""
+    key = _idempotency_key(idempotency_key)
+    upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
+    reject_unknown_fields(upload, JOB_FIELDS)
+    language, metadata = _language(upload), _metadata(upload)
+    submitted = await jobs.submit(
+        context, upload, language=language, metadata=metadata, idempotency_key=key
+    )
+    job = submitted.job
+    status_url = _status_url(request, job.id)
+    body = JobAccepted(job_id=job.id, status=job.status, status_url=status_url)
+    headers = {**context_headers(request), "Location": status_url}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=200 if submitted.replayed else 202,
+        headers=headers,
+    )
+
+
+@router.get(
+    "/batch/jobs/{job_id}",
+    name="get_job",
+    response_model=JobView,
+    responses=_JOB_ERRORS,
+    summary="A job's state, progress and result",
+)
+async def get_job(
+    job_id: str, context: ContextDep, jobs: JobsDep, events: EventsDep, response: Response
+) -> JobView:
+    job = await jobs.get(job_id, context.tenant_id)
+    response.headers["X-Interaction-ID"] = context.interaction_id
+    return await _view(jobs, events, job)
+
+
+@router.get(
+    "/batch/jobs",
+    response_model=JobList,
+    responses={400: {"model": ErrorResponse, "description": "A bad cursor or parameter."}},
+    summary="The tenant's jobs, newest first",
+)
+async def list_jobs(
+    context: ContextDep,
+    jobs: JobsDep,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobList:
+    """Without the results (GET a job for its result); `next_cursor` leads to older jobs."""
+    page = await jobs.page(context.tenant_id, status=status, limit=limit, cursor=cursor)
+    return JobList(jobs=[job_view(job) for job in page.jobs], next_cursor=page.next_cursor)
+
+
+@router.delete(
+    "/batch/jobs/{job_id}",
+    response_model=JobView,
+    responses={
+        **_JOB_ERRORS,
+        409: {"model": ErrorResponse, "description": "The job already ended."},
+    },
+    summary="Cancel a queued or running job",
+)
+async def cancel_job(job_id: str, context: ContextDep, jobs: JobsDep) -> JobView:
+    """A running job's worker is stopped within a few seconds; no event is published for a
+    cancelled job."""
+    return job_view(await jobs.cancel(job_id, context.tenant_id))

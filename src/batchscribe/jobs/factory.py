@@ -1,0 +1,43 @@
+"""The job store as every process builds it: the outbox as its event hook, and the claim check
+for oversize events when the blob store is S3. One definition for the API and the workers."""
+
+from __future__ import annotations
+
+import io
+
+from batchscribe.blobs.base import BlobStore
+from batchscribe.blobs.s3 import S3BlobStore
+from batchscribe.config import Settings
+from batchscribe.db.engine import Database
+from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
+from batchscribe.events.schema import DataRef
+from batchscribe.jobs.store import JobStore
+
+
+def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
+    """With an S3 blob store, oversize events carry a reference to an S3 document instead of
+    their transcripts (SPEC 14); with a file store there is nothing a consumer could read."""
+    if not isinstance(blobs, S3BlobStore):
+        return None
+
+    def store(job_id: str, document: bytes) -> DataRef:
+        stored = blobs.put_stream(f"events/{job_id}.json", io.BytesIO(document))
+        return DataRef(uri=stored.uri, bytes=stored.size, sha256=stored.sha256)
+
+    return store
+
+
+def job_store(settings: Settings, db: Database, blobs: BlobStore) -> JobStore:
+    """The job store with the outbox as its event hook (one definition for API and workers)."""
+    events = OutboxJobEvents(
+        source=settings.event_source,
+        bus_name=settings.eventbridge_bus_name,
+        max_bytes=settings.event_max_bytes,
+        claim_check=claim_check_for(blobs),
+    )
+    return JobStore(
+        db,
+        events,
+        max_attempts=settings.job_max_attempts,
+        timeout_factor=settings.job_timeout_factor,
+    )

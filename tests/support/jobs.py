@@ -1,0 +1,83 @@
+"""Helpers for tests of jobs and their events: a store with the real outbox hook, finished jobs
+in one call, results built from text."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from batchscribe.db import Database
+from batchscribe.db.migrate import upgrade
+from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
+from batchscribe.jobs.models import Job, JobMode, NewJob
+from batchscribe.jobs.results import JobResult
+from batchscribe.jobs.store import JobStore
+from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
+
+SOURCE = "com.yourapp.transcription"
+
+
+def job_store(
+    db: Database,
+    *,
+    max_bytes: int = 262144,
+    claim_check: ClaimCheck | None = None,
+    **kwargs: Any,
+) -> JobStore:
+    """A migrated database's job store whose final states write real outbox rows."""
+    upgrade(db)
+    events = OutboxJobEvents(
+        source=SOURCE, bus_name="default", max_bytes=max_bytes, claim_check=claim_check
+    )
+    return JobStore(db, events, **kwargs)
+
+
+def new_job(
+    *,
+    tenant: str | None = None,
+    mode: JobMode = JobMode.ASYNC,
+    metadata: dict[str, Any] | None = None,
+    account: str | None = None,
+    key: str | None = None,
+    sha: str = "a" * 64,
+    duration: float | None = 10.0,
+) -> NewJob:
+    return NewJob(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant or str(uuid.uuid4()),
+        user_id="alice",
+        account_id=account,
+        mode=mode,
+        engine="sphinx",
+        language=None,
+        metadata=metadata,
+        filename="meeting.wav",
+        content_type="audio/wav",
+        audio_key=f"audio/{uuid.uuid4()}",
+        audio_bytes=1000,
+        audio_sha256=sha,
+        duration_seconds=duration,
+        idempotency_key=key,
+    )
+
+
+def result_of(raw_text: str, cleaned_text: str | None = None) -> JobResult:
+    """A result whose transcript is `raw_text` (one SPEAKER_0 utterance)."""
+    transcript = Transcript.from_engine([Segment(0, raw_text, 0.0, 1.0)], 1.0, "sphinx", "en")
+    cleaned = cleaned_text if cleaned_text is not None else raw_text
+    return JobResult(transcript, CleaningResult(f"SPEAKER_0: {cleaned}", "rules"))
+
+
+def completed_job(store: JobStore, raw_text: str = "hello there", **job: Any) -> Job:
+    """Create, claim and complete one job (its event is written with it)."""
+    created, _ = store.create(new_job(**job))
+    store.claim("test-worker", 30)
+    return store.complete(created.id, "test-worker", result_of(raw_text))
+
+
+def failed_job(store: JobStore, code: str = "invalid_audio", **job: Any) -> Job:
+    created, _ = store.create(new_job(**job))
+    store.claim("test-worker", 30)
+    failed = store.fail(created.id, "test-worker", code, "The file is not audio.")
+    assert failed is not None
+    return failed
