@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,7 +78,10 @@ class Settings(BaseSettings):
 
     # Durable outbox and relay
     outbox_path: Path = Path("var/outbox.db")
-    outbox_retention_days: float = Field(7, gt=0)
+    # SPEC 11: every stored transcript (outbox rows, job results) goes after this many days.
+    retention_days: float = Field(
+        7, gt=0, validation_alias=AliasChoices("retention_days", "outbox_retention_days")
+    )
     shutdown_grace_seconds: float = Field(10, ge=0)
     relay_lease_seconds: float = Field(30, gt=0)
     relay_max_backoff_seconds: float = Field(300, gt=0)

@@ -342,7 +342,7 @@ def test_sent_events_are_purged_after_the_retention(
     tmp_path: Path,
     runtime_factory: Any,
 ) -> None:
-    settings = make_settings(tmp_path, source, emulator_env.endpoint_url, outbox_retention_days=1)
+    settings = make_settings(tmp_path, source, emulator_env.endpoint_url, retention_days=1)
     outbox = Outbox(settings.outbox_path)
     old, recent = add_rows(outbox, 2, source)
     (old_pending,) = add_rows(outbox, 1, source, bus="no-such-bus", status=OutboxStatus.HELD)

@@ -33,7 +33,7 @@ def test_defaults_match_the_spec() -> None:
     assert s.eventbridge_bus_name == "default"
     assert s.event_source == "com.yourapp.transcription"
     assert s.event_max_bytes == 262144
-    assert s.outbox_retention_days == 7
+    assert s.retention_days == 7
     assert s.shutdown_grace_seconds == 10
     assert s.local_aws_port == 4566
     assert s.openai_model == "gpt-4o"

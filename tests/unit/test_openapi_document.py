@@ -48,7 +48,22 @@ def test_readiness_response_is_documented_for_200_and_503(document: dict[str, An
     status = _schema(document, body["properties"]["status"])
     assert status["enum"] == ["ready", "not_ready"]
     events = _schema(document, body["properties"]["events"])
-    assert {"ok", "outbox", "publisher", "pending", "held", "failed"} <= set(events["properties"])
+    assert {"publisher", "relay_running", "pending", "held", "failed"} <= set(events["properties"])
+    failing = body["properties"]["failing"]["items"]
+    assert _schema(document, failing)["enum"] == ["database", "blob_store", "engine"]
+
+
+def test_the_jobs_api_is_documented(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert {"post", "get"} <= set(paths["/batch/jobs"])
+    assert {"get", "delete"} <= set(paths["/batch/jobs/{job_id}"])
+    accepted = _response(document, "/batch/jobs", "post", "202")
+    assert {"job_id", "status", "status_url"} <= set(accepted["properties"])
+    job = _response(document, "/batch/jobs/{job_id}", "get", "200")
+    status = _schema(document, job["properties"]["status"])
+    assert status["enum"] == ["queued", "running", "completed", "failed", "cancelled"]
+    assert {"progress", "error", "result", "metadata"} <= set(job["properties"])
+    assert "409" in paths["/batch/jobs/{job_id}"]["delete"]["responses"]
 
 
 def test_batch_response_documents_the_delivery_states(document: dict[str, Any]) -> None:

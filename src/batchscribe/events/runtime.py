@@ -86,7 +86,7 @@ class EventsRuntime:
             self.publisher,
             lease_seconds=settings.relay_lease_seconds,
             max_backoff_seconds=settings.relay_max_backoff_seconds,
-            retention_seconds=settings.outbox_retention_days * 86400,
+            retention_seconds=settings.retention_days * 86400,
             owner=self.owner,
         )
         self._unsubscribe: Any = None

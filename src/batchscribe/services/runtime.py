@@ -189,7 +189,7 @@ class ServiceRuntime:
         if time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
-        redacted = self.store.redact_finished(self.settings.outbox_retention_days * 86400)
+        redacted = self.store.redact_finished(self.settings.retention_days * 86400)
         for job in redacted:
             for key in (job.result_key, job.audio_key if not self.settings.keep_audio else None):
                 if key:
