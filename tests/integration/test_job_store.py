@@ -7,7 +7,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Connection
@@ -22,7 +21,9 @@ from batchscribe.jobs.exceptions import (
     JobNotFoundError,
 )
 from batchscribe.jobs.models import Job, JobMode, JobStatus, NewJob
+from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
+from tests.support.jobs import result_of
 
 TENANT = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
 OTHER_TENANT = "0b5f8a59-5c1e-4a43-8f7a-0f3c4e0f1b2d"
@@ -34,7 +35,7 @@ class RecordedEvents:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str | None]] = []
 
-    def completed(self, conn: Connection, job: Job, result: dict[str, Any]) -> None:
+    def completed(self, conn: Connection, job: Job, result: JobResult) -> None:
         assert conn.in_transaction()
         self.calls.append(("completed", job.id, None))
 
@@ -160,15 +161,16 @@ def test_a_result_is_recorded_only_by_the_worker_holding_the_lease(
     job = store.create(new_job())[0]
     store.claim("w1", 30)
     with pytest.raises(JobLeaseLostError):
-        store.complete(job.id, "someone-else", {"raw_transcript": "x"})
+        store.complete(job.id, "someone-else", result_of("x"))
     store.renew(job.id, "w1", 30, progress=0.5)
     assert store.get(job.id).progress == 0.5
-    done = store.complete(job.id, "w1", {"raw_transcript": "SPEAKER_0: hi"})
+    done = store.complete(job.id, "w1", result_of("hi"))
     assert done.status is JobStatus.COMPLETED
-    assert done.result() == {"raw_transcript": "SPEAKER_0: hi"}
+    assert done.result_json is not None
+    assert JobResult.from_json(done.result_json).raw_transcript == "SPEAKER_0: hi"
     assert events.calls == [("completed", job.id, None)]
     with pytest.raises(JobLeaseLostError):
-        store.complete(job.id, "w1", {"raw_transcript": "again"})
+        store.complete(job.id, "w1", result_of("again"))
     assert events.calls == [("completed", job.id, None)]
 
 
@@ -183,7 +185,7 @@ def test_cancelling_stops_the_worker_from_recording_anything(
     with pytest.raises(JobLeaseLostError):
         store.renew(running.id, "w1", 30)
     with pytest.raises(JobLeaseLostError):
-        store.complete(running.id, "w1", {})
+        store.complete(running.id, "w1", result_of("late"))
     assert store.fail(running.id, "w1", "engine_timeout", "late") is None
     with pytest.raises(JobFinishedError):
         store.cancel(running.id)
@@ -238,10 +240,10 @@ def test_deferring_does_not_spend_an_attempt(store: JobStore) -> None:
 def test_results_are_redacted_after_retention(store: JobStore) -> None:
     job = store.create(new_job())[0]
     store.claim("w1", 30)
-    store.complete(job.id, "w1", {"raw_transcript": "personal data"})
+    store.complete(job.id, "w1", result_of("personal data"))
     assert store.redact_finished(older_than_seconds=3600) == []
     (redacted,) = store.redact_finished(older_than_seconds=-1)
     assert redacted.id == job.id
     after = store.get(job.id)
     assert after.status is JobStatus.COMPLETED
-    assert after.result() is None
+    assert after.result_json is None
