@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(3, ge=1, le=20)
     job_lease_seconds: float = Field(30, ge=1, le=3600)
     job_timeout_factor: float = Field(2.0, gt=0, le=100)
+    job_deadline_grace_seconds: float = Field(60, gt=0, le=86400)
     job_poll_seconds: float = Field(0.5, gt=0, le=60)
     max_audio_seconds: float = Field(14400, gt=0)
     max_sync_audio_seconds: float = Field(600, gt=0)

@@ -40,4 +40,5 @@ def job_store(settings: Settings, db: Database, blobs: BlobStore) -> JobStore:
         events,
         max_attempts=settings.job_max_attempts,
         timeout_factor=settings.job_timeout_factor,
+        deadline_grace_seconds=settings.job_deadline_grace_seconds,
     )

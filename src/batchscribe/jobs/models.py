@@ -60,7 +60,7 @@ class JobErrorCode(StrEnum):
 #: Messages for failures the worker machinery decides (the pipeline's own errors carry theirs).
 ERROR_MESSAGES = {
     JobErrorCode.ENGINE_TIMEOUT: (
-        "Transcription took longer than its deadline ({factor} x the audio duration + 60 s) "
+        "Transcription took longer than its deadline ({factor} x the audio duration + {grace} s) "
         "and was stopped. Try again; if it happens again, split the recording."
     ),
     JobErrorCode.WORKER_LOST: (

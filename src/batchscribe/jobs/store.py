@@ -61,11 +61,6 @@ class JobEvents(Protocol):
     def failed(self, conn: Connection, job: Job, code: str, message: str) -> None: ...
 
 
-def deadline_for(duration_seconds: float | None, factor: float, now: float) -> float:
-    """SPEC 11: `factor` x the audio duration + 60 s from `now`."""
-    return now + factor * max(duration_seconds or 0.0, 0.0) + DEADLINE_GRACE_SECONDS
-
-
 def _encode_cursor(job: Job) -> str:
     raw = f"{job.created_at!r}|{job.id}".encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -92,11 +87,13 @@ class JobStore:
         *,
         max_attempts: int = 3,
         timeout_factor: float = 2.0,
+        deadline_grace_seconds: float = DEADLINE_GRACE_SECONDS,
     ) -> None:
         self.db = db
         self.events = events
         self.max_attempts = max_attempts
         self.timeout_factor = timeout_factor
+        self.deadline_grace_seconds = deadline_grace_seconds
 
     # -- submission ----------------------------------------------------------------------------
 
@@ -342,7 +339,7 @@ class JobStore:
                     deadline_at=(
                         now
                         + self.timeout_factor * sa.func.coalesce(jobs.c.duration_seconds, 0.0)
-                        + DEADLINE_GRACE_SECONDS
+                        + self.deadline_grace_seconds
                     ),
                 )
                 .returning(*jobs.c)
@@ -625,4 +622,8 @@ class JobStore:
         return expired
 
     def failure_message(self, code: JobErrorCode) -> str:
-        return ERROR_MESSAGES[code].format(factor=self.timeout_factor, attempts=self.max_attempts)
+        return ERROR_MESSAGES[code].format(
+            factor=self.timeout_factor,
+            grace=f"{self.deadline_grace_seconds:g}",
+            attempts=self.max_attempts,
+        )
