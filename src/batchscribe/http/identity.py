@@ -133,6 +133,7 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
     context = RequestContext(
         tenant_id=tenant, user_id=user, account_id=account, interaction_id=interaction_id
     )
+    request.state.tenant_generated = tenant_source == "generated"
     logger.info(
         "request identity",
         extra={
@@ -144,6 +145,16 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
         },
     )
     return context
+
+
+def warn_if_tenant_generated(request: Request, tenant_id: str) -> None:
+    """For something the client must read back later (a job): a tenant generated for this one
+    request would make it unreachable, so say which tenant it belongs to (`X-Warning`)."""
+    if getattr(request.state, "tenant_generated", False):
+        request.state.context_warnings.append(
+            f"no {TENANT_HEADER} was sent and MOCK_TENANT_ID is not set: this job belongs to "
+            f"a new tenant; send {TENANT_HEADER}: {tenant_id} to read it"
+        )
 
 
 def context_headers(request: Request) -> dict[str, str]:

@@ -150,6 +150,7 @@ class JobAccepted(BaseModel):
     """The answer to `POST /batch/jobs`: where to follow the job."""
 
     job_id: str = Field(description="The job's id, also its events' interaction_id.")
+    tenant_id: str = Field(description="The tenant the job belongs to (send it to read the job).")
     status: JobStatus
     status_url: str = Field(description="GET it for progress and, once completed, the result.")
 

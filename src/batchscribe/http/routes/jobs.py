@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from batchscribe.events.schema import METADATA_MAX_BYTES
 from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
 from batchscribe.http.exceptions import UploadError
-from batchscribe.http.identity import context_headers
+from batchscribe.http.identity import context_headers, warn_if_tenant_generated
 from batchscribe.http.schemas import ERROR_RESPONSES, ErrorResponse, JobAccepted, JobList, JobView
 from batchscribe.http.upload import ReceivedUpload, receive_upload, reject_unknown_fields
 from batchscribe.http.views import job_view
@@ -168,7 +168,10 @@ async def submit_job(
     )
     job = submitted.job
     status_url = _status_url(request, job.id)
-    body = JobAccepted(job_id=job.id, status=job.status, status_url=status_url)
+    body = JobAccepted(
+        job_id=job.id, tenant_id=job.tenant_id, status=job.status, status_url=status_url
+    )
+    warn_if_tenant_generated(request, job.tenant_id)
     headers = {**context_headers(request), "Location": status_url}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
