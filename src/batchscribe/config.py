@@ -30,6 +30,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SECRET_FIELDS = ("aws_secret_access_key", "aws_session_token", "deepgram_api_key", "openai_api_key")
 
@@ -161,6 +163,7 @@ class Settings(BaseSettings):
         for name in SECRET_FIELDS:
             data[name] = "***" if getattr(self, name) is not None else None
         data["aws_access_key_id"] = "***" if self.aws_access_key_id else None
+        data["database_url"] = _without_password(self.database)
         return data
 
     # Blob store: uploaded audio until its job ends, and results too large to keep inline.
@@ -187,6 +190,14 @@ class Settings(BaseSettings):
             f"BLOB_STORE={value!r} is not understood; use file://PATH (file://var/blobs, "
             "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
         )
+
+
+def _without_password(url: str) -> str:
+    """A database URL as logs may show it: `postgresql+psycopg://user:***@host/db`."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a valid URL)"
 
 
 class ConfigError(Exception):

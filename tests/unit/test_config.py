@@ -134,3 +134,10 @@ def test_redacted_hides_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
     for secret in ("AKIAEXAMPLEKEY123456", "wJalrXUtnFEMI", "sk-test-secret-value"):
         assert secret not in text
     assert Settings().redacted()["openai_api_key"] == "***"
+
+
+def test_the_logged_configuration_hides_the_database_password() -> None:
+    settings = Settings(database_url="postgresql+psycopg://batch:s3cret@db.internal:5432/bs")
+    shown = settings.redacted()["database_url"]
+    assert "s3cret" not in shown
+    assert shown == "postgresql+psycopg://batch:***@db.internal:5432/bs"
