@@ -1,8 +1,9 @@
-"""The HTTP contract of POST /batch/process against the real app, engine and worker pool:
+"""The HTTP contract of POST /batch/process against the real app, engine and worker processes:
 statuses, JSON error bodies, headers. Bad input is never a 500."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,34 +13,45 @@ import pytest
 from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
+from batchscribe.db import Database
+from batchscribe.events.outbox import Outbox, OutboxStatus
 from batchscribe.http.app import create_app
 from batchscribe.http.identity import is_uuid4
 from tests.support import bad_inputs
-from tests.support.events import RecordingEvents
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LIMIT_MB = 1
 
 
 @pytest.fixture(scope="module")
-def events() -> RecordingEvents:
-    return RecordingEvents()
-
-
-@pytest.fixture(scope="module")
-def client(
-    tmp_path_factory: pytest.TempPathFactory, events: RecordingEvents
-) -> Iterator[TestClient]:
+def app_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     tmp = tmp_path_factory.mktemp("app")
-    settings = Settings(
+    return Settings(
         workers=1,
         max_queued=1,
         max_upload_mb=LIMIT_MB,
-        outbox_path=tmp / "outbox.db",
+        database_url=f"sqlite:///{tmp / 'app.db'}",
+        blob_store=f"file://{tmp / 'blobs'}",
         upload_dir=tmp,
     )
-    with TestClient(create_app(settings, events=events), raise_server_exceptions=False) as c:
+
+
+@pytest.fixture(scope="module")
+def client(app_settings: Settings) -> Iterator[TestClient]:
+    # No AWS credentials in the test environment: publishing is disabled, events are held.
+    app = create_app(app_settings, workers=1)
+    with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def outbox(app_settings: Settings) -> Iterator[Outbox]:
+    """The app's outbox, read through a handle of its own."""
+    db = Database(app_settings.database)
+    try:
+        yield Outbox(db)
+    finally:
+        db.dispose()
 
 
 def speech(fmt: str = "wav") -> bytes:
@@ -61,9 +73,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 @pytest.mark.slow
-def test_speech_upload_returns_both_transcripts(
-    client: TestClient, events: RecordingEvents
-) -> None:
+def test_speech_upload_returns_both_transcripts(client: TestClient, outbox: Outbox) -> None:
     tenant = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
     response = post(
         client,
@@ -81,11 +91,23 @@ def test_speech_upload_returns_both_transcripts(
     assert is_uuid4(body["interaction_id"])
     assert response.headers["X-Interaction-ID"] == body["interaction_id"]
     assert body["duration_seconds"] > 1
-    assert body["event"] == {"status": "queued"}
+    # Without AWS credentials the event is kept for `batchscribe outbox replay`.
+    assert body["event"] == {"status": "held", "reason": "publishing_disabled"}
     assert body["cleaning"] == {"engine": "rules", "degraded": False, "reason": None}
-    context, raw, cleaned = events.recorded[-1]
-    assert context.interaction_id == body["interaction_id"]
-    assert (raw, cleaned) == (body["raw_transcript"], body["cleaned_transcript"])
+    row = outbox.get(body["interaction_id"])
+    assert row is not None
+    assert row.status in (OutboxStatus.PENDING, OutboxStatus.HELD)
+    assert row.tenant_id == tenant
+    detail = json.loads(row.entry["Detail"])
+    assert (detail["tenant_id"], detail["user_id"], detail["account_id"]) == (
+        tenant,
+        "alice",
+        "acct-1",
+    )
+    assert detail["data"] == {
+        "raw_transcript": body["raw_transcript"],
+        "cleaned_transcript": body["cleaned_transcript"],
+    }
 
 
 @pytest.mark.slow
@@ -122,11 +144,20 @@ BAD_UPLOADS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_UPLOADS), ids=list(BAD_UPLOADS))
-def test_bad_upload_gets_its_error(client: TestClient, case: str) -> None:
+def test_bad_upload_gets_its_error(client: TestClient, outbox: Outbox, case: str) -> None:
     name, data, status, code = BAD_UPLOADS[case]
     response = post(client, name, data)
     assert_error(response, status, code)
-    assert is_uuid4(response.headers["X-Interaction-ID"])
+    interaction_id = response.headers["X-Interaction-ID"]
+    assert is_uuid4(interaction_id)
+    # Bad input never produces a completed event: refused before a job existed (no event),
+    # or a job that failed (a failed event, without transcripts).
+    row = outbox.get(interaction_id)
+    if status != 422:
+        assert row is None
+    elif row is not None:
+        assert row.detail_type == "BatchProcessingFailed"
+        assert "data" not in json.loads(row.entry["Detail"])
 
 
 @pytest.mark.slow
@@ -191,6 +222,8 @@ def test_health_ready_metrics_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["failing"] == []
     assert ready.json()["engine"]["ready"] is True
     metrics = client.get("/metrics").text
     assert "batchscribe_requests_total" in metrics
