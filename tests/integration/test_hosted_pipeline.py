@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
 from testkit.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
-from tests.support.events import RecordingEvents
 
 TURNS = [
     (3, "Um, so we we ship on Friday."),
@@ -35,9 +34,10 @@ def hosted_client(
         deepgram_base_url=deepgram_standin.base_url,
         openai_api_key=openai_standin.api_key,  # type: ignore[arg-type]
         openai_base_url=openai_standin.base_url,
-        outbox_path=tmp_path / "outbox.db",
+        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        blob_store=f"file://{tmp_path / 'blobs'}",
     )
-    with TestClient(create_app(settings, events=RecordingEvents())) as client:
+    with TestClient(create_app(settings, workers=1)) as client:
         yield client
 
 
@@ -90,9 +90,10 @@ def test_bad_deepgram_key_is_a_503_naming_the_variable(
         transcriber="deepgram",
         deepgram_api_key="wrong-key",  # type: ignore[arg-type]
         deepgram_base_url=deepgram_standin.base_url,
-        outbox_path=tmp_path / "outbox.db",
+        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        blob_store=f"file://{tmp_path / 'blobs'}",
     )
-    with TestClient(create_app(settings, events=RecordingEvents())) as client:
+    with TestClient(create_app(settings, workers=1)) as client:
         response = client.post("/batch/process", files={"file": ("a.wav", tone_file.read_bytes())})
     assert response.status_code == 503
     assert "DEEPGRAM_API_KEY" in response.json()["error"]["message"]
