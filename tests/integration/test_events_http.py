@@ -23,12 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from batchscribe.config import Settings
 from batchscribe.events.exceptions import OutboxError
 from batchscribe.events.outbox import OutboxStatus
-from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
 from batchscribe.http.app import create_app
 from batchscribe.infra.emulator import LocalAWSEmulator, free_port
-from batchscribe.pipeline.types import CleaningResult, Transcript
+from batchscribe.services.runtime import ServiceRuntime
 from testkit.aws import EventSink
 from testkit.server import ServerProcess
 from testkit.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
@@ -36,31 +35,27 @@ from tests.strategies import publisher_failures
 from tests.support.events import wait_for
 
 TURNS = [(0, "So we ship on Friday."), (1, "Who tells the customer?")]
-
-
-class UpperCleaner:
-    """A trivial cleaner, so these tests do not depend on the cleaning engines."""
-
-    name = "upper"
-
-    async def clean(self, transcript: Transcript) -> CleaningResult:
-        return CleaningResult(text=transcript.raw_text.upper(), engine=self.name)
-
-    async def aclose(self) -> None:
-        return None
-
-
 RAW = "SPEAKER_0: So we ship on Friday.\nSPEAKER_1: Who tells the customer?"
+# The stand-in model upper-cases what it is given, so the cleaned text differs from the raw
+# text and the tests can tell which one went where.
+CLEANED = RAW.upper()
 
 
-def app_settings(tmp_path: Path, dg: DeepgramStandIn, **overrides: Any) -> Settings:
+def app_settings(
+    tmp_path: Path, dg: DeepgramStandIn, llm: OpenAIStandIn, **overrides: Any
+) -> Settings:
     dg.words = deepgram_words(TURNS)
+    llm.clean = str.upper
     values: dict[str, Any] = {
         "workers": 1,
         "transcriber": "deepgram",
         "deepgram_api_key": dg.api_key,
         "deepgram_base_url": dg.base_url,
-        "outbox_path": tmp_path / "outbox.db",
+        "cleaner": "openai",
+        "openai_api_key": llm.api_key,
+        "openai_base_url": llm.base_url,
+        "database_url": f"sqlite:///{tmp_path / 'app.db'}",
+        "blob_store": f"file://{tmp_path / 'blobs'}",
         "upload_dir": tmp_path,
         "relay_max_backoff_seconds": 1,
         "shutdown_grace_seconds": 1,
@@ -84,29 +79,42 @@ def tone_bytes() -> bytes:
     return write_tone(path, seconds=0.5).read_bytes()
 
 
+def runtime_of(client: TestClient) -> ServiceRuntime:
+    runtime: ServiceRuntime = client.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
 def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
     emulator_env: LocalAWSEmulator,
     sink: EventSink,
     source: str,
     tmp_path: Path,
     deepgram_standin: DeepgramStandIn,
+    openai_standin: OpenAIStandIn,
 ) -> None:
     settings = app_settings(
-        tmp_path, deepgram_standin, event_source=source, aws_endpoint_url=emulator_env.endpoint_url
+        tmp_path,
+        deepgram_standin,
+        openai_standin,
+        event_source=source,
+        aws_endpoint_url=emulator_env.endpoint_url,
     )
     tenant = str(uuid.uuid4())
-    with TestClient(create_app(settings, cleaner=UpperCleaner())) as client:
+    with TestClient(create_app(settings)) as client:
         response = upload(client, tenant)
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["event"] == {"status": "queued"}
+        # The relay starts sending as soon as the job is recorded: it may already be out.
+        assert body["event"]["status"] in ("queued", "sent")
+        assert set(body["event"]) == {"status"}
         (detail,) = sink.receive_details(1)
         event = BatchProcessingCompletedEvent.model_validate(detail)
         assert event.interaction_id == body["interaction_id"]
         assert event.tenant_id == tenant
         assert event.user_id == "user-9"
+        assert event.data is not None
         assert event.data.raw_transcript == body["raw_transcript"] == RAW
-        assert event.data.cleaned_transcript == body["cleaned_transcript"]
+        assert event.data.cleaned_transcript == body["cleaned_transcript"] == CLEANED
 
         url = f"/events/{body['interaction_id']}"
         assert wait_for(
@@ -123,9 +131,10 @@ def test_event_of_an_upload_arrives_and_only_its_tenant_sees_its_status(
         assert other.json()["error"]["code"] == "event_not_found"
         unknown = client.get(f"/events/{uuid.uuid4()}", headers={"X-Tenant-ID": tenant})
         assert unknown.status_code == 404
-        ready = client.get("/readyz").json()["events"]
-        assert ready["publisher"] == "enabled"
-        assert ready["outbox"]["writable"] is True
+        ready = client.get("/readyz").json()
+        assert (ready["status"], ready["failing"]) == ("ready", [])
+        assert ready["events"]["publisher"] == "enabled"
+        assert ready["events"]["relay_running"] is True
 
 
 class BrokenClient:
@@ -169,40 +178,89 @@ class BrokenClient:
 @given(failure=publisher_failures())
 def test_property3_no_publisher_failure_fails_the_request(
     failure: tuple[str, str],
-    tmp_path: Path,
-    deepgram_standin: DeepgramStandIn,
     app_with_broken_publisher: tuple[TestClient, BrokenClient, EventsRuntime],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client, broken, runtime = app_with_broken_publisher
+    client, broken, events = app_with_broken_publisher
     broken.failure = failure
     with monkeypatch.context() as patch:
         if failure[0] == "outbox":
-
-            def refuse(**_: Any) -> None:
+            # The relay cannot use the outbox at all (the job's own transaction, in the
+            # worker, still records the event).
+            def refuse(*_: Any, **__: Any) -> None:
                 raise OutboxError("disk full")
 
-            assert runtime.outbox is not None
-            patch.setattr(runtime.outbox, "insert", refuse)
+            patch.setattr(events.outbox, "claim", refuse)
+            patch.setattr(events.outbox, "apply", refuse)
         response = upload(client, str(uuid.uuid4()))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["raw_transcript"] == RAW
-    assert body["cleaned_transcript"] == RAW.upper()
-    expected = "not_stored" if failure[0] == "outbox" else "queued"
-    assert body["event"]["status"] == expected
+    assert body["cleaned_transcript"] == CLEANED
+    # The event is recorded and never reported sent; a terminal refusal may already show.
+    terminal_possible = failure[0] in ("entry", "call")
+    assert body["event"]["status"] in (("queued", "failed") if terminal_possible else ("queued",))
+    row = events.outbox.get(body["interaction_id"])
+    assert row is not None
+    assert row.status != OutboxStatus.SENT
+    if body["event"]["status"] == "failed":
+        assert row.status == OutboxStatus.FAILED
+        assert row.error_code
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "POST /batch/process reads its event's delivery state after the job completed; an "
+        "OutboxError there (EventsRuntime.delivery) answers 503 outbox_unavailable and the "
+        "completed transcripts are lost to the client"
+    ),
+)
+def test_an_unreadable_event_state_still_returns_the_transcripts(
+    tmp_path: Path,
+    deepgram_standin: DeepgramStandIn,
+    openai_standin: OpenAIStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = app_settings(tmp_path, deepgram_standin, openai_standin)
+    with TestClient(create_app(settings)) as client:
+        events = runtime_of(client).events
+        assert events is not None
+
+        def refuse(*_: Any, **__: Any) -> None:
+            raise OutboxError("database is locked")
+
+        monkeypatch.setattr(events.outbox, "get", refuse)
+        response = upload(client, str(uuid.uuid4()))
+    assert response.status_code == 200, response.text
+    assert response.json()["raw_transcript"] == RAW
+    assert response.json()["cleaned_transcript"] == CLEANED
 
 
 @pytest.fixture
 def app_with_broken_publisher(
-    tmp_path: Path, deepgram_standin: DeepgramStandIn
+    emulator_env: LocalAWSEmulator,
+    tmp_path: Path,
+    deepgram_standin: DeepgramStandIn,
+    openai_standin: OpenAIStandIn,
 ) -> Iterator[tuple[TestClient, BrokenClient, EventsRuntime]]:
-    settings = app_settings(tmp_path, deepgram_standin)
+    """The app with credentials (publishing enabled) whose relay's `events` client fails as
+    each example asks."""
+    settings = app_settings(
+        tmp_path, deepgram_standin, openai_standin, aws_endpoint_url=emulator_env.endpoint_url
+    )
     broken = BrokenClient()
-    runtime = EventsRuntime(settings, publisher=AWSEventPublisher(client=broken, settings=settings))
-    with TestClient(create_app(settings, events=runtime, cleaner=UpperCleaner())) as client:
-        yield client, broken, runtime
+    with TestClient(create_app(settings)) as client:
+        events = runtime_of(client).events
+        assert events is not None
+        assert events.publisher.enabled
+        real = events.publisher.client
+        events.publisher.client = broken
+        try:
+            yield client, broken, events
+        finally:
+            real.close()
 
 
 @pytest.mark.slow
@@ -222,7 +280,8 @@ def test_events_survive_sigkill_while_eventbridge_is_unreachable(
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
         "EVENT_SOURCE": source,
-        "OUTBOX_PATH": str(tmp_path / "outbox.db"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "BLOB_STORE": f"file://{tmp_path / 'blobs'}",
         "TRANSCRIBER": "deepgram",
         "DEEPGRAM_API_KEY": deepgram_standin.api_key,
         "DEEPGRAM_BASE_URL": deepgram_standin.base_url,
