@@ -1,4 +1,7 @@
-"""The outbox and relay against the AWS emulator: events really arrive in an SQS queue."""
+"""The outbox and relay against the AWS emulator: events really arrive in an SQS queue.
+
+The outbox is a table of the application database; the tests that share the `settings`
+fixture run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from batchscribe.blobs import open_blob_store
 from batchscribe.config import Settings
+from batchscribe.db import Database
+from batchscribe.db.migrate import upgrade
+from batchscribe.db.tables import outbox as outbox_table
 from batchscribe.events import cli
 from batchscribe.events.exceptions import EventNotFoundError
 from batchscribe.events.outbox import Outbox, OutboxStatus, Outcome
@@ -23,92 +31,139 @@ from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.events.schema import BatchProcessingCompletedEvent
-from batchscribe.identity import RequestContext
 from batchscribe.infra.emulator import LocalAWSEmulator, free_port
+from batchscribe.jobs.factory import job_store
+from batchscribe.jobs.models import Job
+from batchscribe.signals import Signals, Topic
 from testkit.aws import EventSink
 from tests.support.events import FaultyClient, add_rows, metric, wait_for
+from tests.support.jobs import new_job, result_of
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_settings(tmp_path: Path, source: str, endpoint: str, **overrides: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, source: str, endpoint: str, database_url: str | None = None, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
-        "outbox_path": tmp_path / "var" / "outbox.db",
+        "database_url": database_url or f"sqlite:///{tmp_path / 'app.db'}",
+        "blob_store": f"file://{tmp_path / 'blobs'}",
         "event_source": source,
         "aws_endpoint_url": endpoint,
         "relay_max_backoff_seconds": 0.2,
         "shutdown_grace_seconds": 5,
     }
     values.update(overrides)
-    return Settings(**values)
+    settings = Settings(**values)
+    db = Database(settings.database)
+    try:
+        upgrade(db)  # what the service does at startup
+    finally:
+        db.dispose()
+    return settings
 
 
 @pytest.fixture
-def settings(emulator_env: LocalAWSEmulator, source: str, tmp_path: Path) -> Settings:
-    """This test's outbox, publishing `source` to the emulator with its dummy credentials."""
-    return make_settings(tmp_path, source, emulator_env.endpoint_url)
+def settings(
+    emulator_env: LocalAWSEmulator, source: str, tmp_path: Path, database_url: str
+) -> Settings:
+    """This test's database (SQLite or PostgreSQL), publishing `source` to the emulator with
+    its dummy credentials."""
+    return make_settings(tmp_path, source, emulator_env.endpoint_url, database_url)
+
+
+class Handle:
+    """The application database opened by "another process": an outbox and a job store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(settings.database)
+        self.outbox = Outbox(self.db)
+        self.jobs = job_store(settings, self.db, open_blob_store(settings))
+
+    def complete(self, raw: str, cleaned: str, tenant: str | None = None) -> Job:
+        """One job through to `completed`: its event goes into the outbox with it."""
+        created, _ = self.jobs.create(new_job(tenant=tenant))
+        claimed = self.jobs.claim("test-worker", 30)
+        assert claimed is not None
+        assert claimed.id == created.id
+        return self.jobs.complete(created.id, "test-worker", result_of(raw, cleaned))
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+@pytest.fixture
+def handles() -> Iterator[Any]:
+    """Opens database handles and closes every one at the end."""
+    made: list[Handle] = []
+
+    def make(settings: Settings) -> Handle:
+        made.append(Handle(settings))
+        return made[-1]
+
+    yield make
+    for handle in made:
+        handle.close()
 
 
 def prefill(settings: Settings, count: int) -> list[str]:
-    """Write `count` pending events through another outbox handle, as another process would."""
-    writer = Outbox(settings.outbox_path)
+    """Write `count` pending events through another database handle, as another process would."""
+    writer = Handle(settings)
     try:
-        return add_rows(writer, count, settings.event_source)
+        return add_rows(writer.outbox, count, settings.event_source)
     finally:
         writer.close()
 
 
-def context(tenant: str | None = None) -> RequestContext:
-    return RequestContext(tenant or str(uuid.uuid4()), "user-1", None, str(uuid.uuid4()))
-
-
 @pytest.fixture
 def runtime_factory() -> Iterator[Any]:
-    """Builds runtimes and stops every one at the end."""
-    made: list[EventsRuntime] = []
+    """Builds runtimes (each on a database handle of its own) and stops every one at the end."""
+    made: list[tuple[EventsRuntime, Database]] = []
 
     def make(settings: Settings, publisher: AWSEventPublisher | None = None) -> EventsRuntime:
-        runtime = EventsRuntime(settings, publisher=publisher)
-        made.append(runtime)
+        db = Database(settings.database)
+        runtime = EventsRuntime(settings, db, Signals(), publisher=publisher)
+        made.append((runtime, db))
         return runtime
 
     yield make
-    for runtime in made:
+    for runtime, db in made:
         runtime.stop()
         runtime.publisher.client.close()
+        db.dispose()
 
 
-def test_recorded_event_arrives_in_the_queue_and_validates(
+def test_a_completed_jobs_event_arrives_in_the_queue_and_validates(
     sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
+    handles: Any,
 ) -> None:
     runtime = runtime_factory(settings)
     runtime.start()
-    ctx = context()
-    assert runtime.record(ctx, "SPEAKER_0: um hello there", "SPEAKER_0: Hello there.") == {
-        "status": "queued"
-    }
+    job = handles(settings).complete("um hello there", "Hello there.")
+    runtime.signals.publish(Topic.OUTBOX_WRITTEN)  # what this server's supervisor does
+    assert runtime.delivery(job.id)["status"] in ("queued", "sent")
     (detail,) = sink.receive_details(1)
     event = BatchProcessingCompletedEvent.model_validate(detail)
-    assert event.interaction_id == ctx.interaction_id
-    assert event.tenant_id == ctx.tenant_id
+    assert event.interaction_id == job.id
+    assert event.tenant_id == job.tenant_id
+    assert event.data is not None
     assert event.data.raw_transcript == "SPEAKER_0: um hello there"
     assert event.data.cleaned_transcript == "SPEAKER_0: Hello there."
     assert wait_for(
-        lambda: (
-            runtime.event_status(ctx.interaction_id, ctx.tenant_id)["status"] == OutboxStatus.SENT
-        )
+        lambda: runtime.event_status(job.id, job.tenant_id)["status"] == OutboxStatus.SENT
     )
-    status = runtime.event_status(ctx.interaction_id, ctx.tenant_id)
+    assert runtime.delivery(job.id) == {"status": "sent"}
+    status = runtime.event_status(job.id, job.tenant_id)
     assert status["event_id"]
     assert status["attempts"] == 1
     with pytest.raises(EventNotFoundError):  # another tenant sees nothing
-        runtime.event_status(ctx.interaction_id, str(uuid.uuid4()))
+        runtime.event_status(job.id, str(uuid.uuid4()))
     ready = runtime.readiness()
-    assert ready["ok"]
     assert ready["publisher"] == "enabled"
     assert ready["relay_running"]
+    assert ready["pending"] == 0
 
 
 def test_pending_rows_go_out_in_batches_of_ten(
@@ -160,10 +215,11 @@ def test_terminal_codes_are_recorded_as_failed(
     source: str,
     runtime_factory: Any,
 ) -> None:
-    writer = Outbox(settings.outbox_path)
-    (bad,) = add_rows(writer, 1, source, detail="not json")  # the emulator: MalformedDetail
-    (good,) = add_rows(writer, 1, source)
-    (lost_bus,) = add_rows(writer, 1, source, bus="no-such-bus")  # ResourceNotFoundException
+    writer = Handle(settings)
+    (bad,) = add_rows(writer.outbox, 1, source, detail="not json")  # the emulator: MalformedDetail
+    (good,) = add_rows(writer.outbox, 1, source)
+    # ResourceNotFoundException
+    (lost_bus,) = add_rows(writer.outbox, 1, source, bus="no-such-bus")
     writer.close()
     failed_before = metric("batchscribe_event_publishes_failed_total", {"code": "MalformedDetail"})
     runtime = runtime_factory(settings)
@@ -186,6 +242,7 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
+    handles: Any,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -193,13 +250,18 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
     settings = make_settings(tmp_path, source, aws_emulator.endpoint_url)
     runtime = runtime_factory(settings)  # no credentials anywhere: publishing disabled
     runtime.start()
+    writer = handles(settings)
     with caplog.at_level(logging.WARNING):
-        first = runtime.record(context(), "SPEAKER_0: secret words", "Secret words.")
-        second = runtime.record(context(), "SPEAKER_0: more", "More.")
-    assert first == second == {"status": "held", "reason": "publishing_disabled"}
+        first = writer.complete("secret words", "Secret words.")
+        second = writer.complete("more", "More.")
+        runtime.signals.publish(Topic.OUTBOX_WRITTEN)
+        assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.HELD] == 2)
+    for job in (first, second):
+        assert runtime.delivery(job.id) == {"status": "held", "reason": "publishing_disabled"}
     held_warnings = [r for r in caplog.records if "Event held" in r.getMessage()]
-    assert len(held_warnings) == 2  # one WARNING per request while disabled
+    assert len(held_warnings) == 2  # one WARNING per event while disabled
     assert runtime.readiness()["publisher"] == "disabled"
+    assert runtime.readiness()["held"] == 2
     runtime.stop()
 
     assert cli.cmd_replay(argparse.Namespace(include_failed=False, timeout=20), settings) == 2
@@ -210,7 +272,8 @@ def test_events_are_held_while_disabled_and_replay_sends_them(
     assert code == 0, out
     assert "sent 2, failed 0, still pending 0" in out
     assert "secret words" not in out
-    assert len(sink.receive_details(2)) == 2
+    details = sink.receive_details(2)
+    assert sorted(d["interaction_id"] for d in details) == sorted((first.id, second.id))
 
 
 def test_replay_include_failed_reports_what_still_fails(
@@ -219,7 +282,8 @@ def test_replay_include_failed_reports_what_still_fails(
     source: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    outbox = Outbox(settings.outbox_path)
+    handle = Handle(settings)
+    outbox = handle.outbox
     (fixable,) = add_rows(outbox, 1, source, status=OutboxStatus.HELD)
     (broken,) = add_rows(outbox, 1, source, detail="not json", status=OutboxStatus.HELD)
     OutboxRelay(outbox, AWSEventPublisher(settings=settings)).drain_now(0)  # nothing pending
@@ -231,7 +295,7 @@ def test_replay_include_failed_reports_what_still_fails(
     outbox.claim("x", 10, 30)  # nothing due: both settled
     assert outbox.get(fixable).status == OutboxStatus.SENT
     relay.publisher.client.close()
-    outbox.close()
+    handle.close()
     args = argparse.Namespace(include_failed=True, timeout=10)
     assert cli.cmd_replay(args, settings) == 1
     assert "sent 0, failed 1" in capsys.readouterr().out
@@ -244,29 +308,29 @@ def test_pending_events_survive_a_restart(
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
+    handles: Any,
 ) -> None:
     dead = make_settings(
         tmp_path, source, f"http://127.0.0.1:{free_port()}", shutdown_grace_seconds=0.3
     )
     first = runtime_factory(dead)
     first.start()
-    contexts = [context() for _ in range(5)]
-    for ctx in contexts:
-        assert first.record(ctx, "SPEAKER_0: a", "A.")["status"] == "queued"
-    assert wait_for(lambda: first.outbox.get(contexts[-1].interaction_id).attempts >= 1)
+    writer = handles(dead)
+    jobs = [writer.complete("a", "A.") for _ in range(5)]
+    first.signals.publish(Topic.OUTBOX_WRITTEN)
+    for job in jobs:
+        assert first.delivery(job.id)["status"] == "queued"
+    assert wait_for(lambda: all(first.outbox.get(job.id).attempts >= 1 for job in jobs))
     first.stop()
-    check = Outbox(dead.outbox_path)
-    counts = check.counts()
-    check.close()
+    counts = writer.outbox.counts()
     assert counts[OutboxStatus.PENDING] == 5
     assert counts[OutboxStatus.SENDING] == 0
+    assert all(first.delivery(job.id)["status"] == "queued" for job in jobs)
 
     second = runtime_factory(make_settings(tmp_path, source, emulator_env.endpoint_url))
     second.start()
     details = sink.receive_details(5)
-    assert sorted(d["interaction_id"] for d in details) == sorted(
-        c.interaction_id for c in contexts
-    )
+    assert sorted(d["interaction_id"] for d in details) == sorted(job.id for job in jobs)
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
@@ -274,7 +338,8 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
     settings: Settings,
     source: str,
 ) -> None:
-    outbox = Outbox(settings.outbox_path)
+    handle = Handle(settings)
+    outbox = handle.outbox
     (busy,) = add_rows(outbox, 1, source)
     assert outbox.claim("live-relay", 10, 300)  # another relay is sending it right now
     (crashed,) = add_rows(outbox, 1, source)
@@ -287,7 +352,7 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_respected(
     assert outbox.get(busy).lease_owner == "live-relay"
     assert [d["interaction_id"] for d in sink.receive_details(1)] == [crashed]
     publisher.client.close()
-    outbox.close()
+    handle.close()
 
 
 def test_two_processes_on_one_outbox_never_send_a_row_twice(
@@ -295,16 +360,17 @@ def test_two_processes_on_one_outbox_never_send_a_row_twice(
     settings: Settings,
     source: str,
 ) -> None:
-    outbox = Outbox(settings.outbox_path)
+    handle = Handle(settings)
+    outbox = handle.outbox
     ids = add_rows(outbox, 60, source)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
-        "OUTBOX_PATH": str(settings.outbox_path),
+        "DATABASE_URL": settings.database,
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.support.relay_worker", str(settings.outbox_path)],
+            [sys.executable, "-m", "tests.support.relay_worker", settings.database],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -333,32 +399,44 @@ def test_two_processes_on_one_outbox_never_send_a_row_twice(
     assert sorted(received) == sorted(ids)  # each exactly once
     assert sink.receive_details(1, timeout=1) == []
     assert outbox.counts()[OutboxStatus.SENT] == 60
-    outbox.close()
+    handle.close()
 
 
-def test_sent_events_are_purged_after_the_retention(
+def test_stored_transcripts_are_purged_after_the_retention(
     emulator_env: LocalAWSEmulator,
     source: str,
     tmp_path: Path,
     runtime_factory: Any,
 ) -> None:
     settings = make_settings(tmp_path, source, emulator_env.endpoint_url, retention_days=1)
-    outbox = Outbox(settings.outbox_path)
+    handle = Handle(settings)
+    outbox = handle.outbox
     old, recent = add_rows(outbox, 2, source)
-    (old_pending,) = add_rows(outbox, 1, source, bus="no-such-bus", status=OutboxStatus.HELD)
+    old_held, recent_held = add_rows(outbox, 2, source, status=OutboxStatus.HELD)
     rows = outbox.claim("me", 10, 30)
     assert len(rows) == 2
     by_id = {r.interaction_id: r.id for r in rows}
     outbox.apply(
-        "me", [Outcome(by_id[old], OutboxStatus.SENT, event_id="e1")], now=time.time() - 2 * 86400
+        "me",
+        [
+            Outcome(by_id[old], OutboxStatus.SENT, event_id="e1"),
+            Outcome(by_id[recent], OutboxStatus.SENT, event_id="e2"),
+        ],
     )
-    outbox.apply("me", [Outcome(by_id[recent], OutboxStatus.SENT, event_id="e2")])
-    outbox.close()
+    two_days_ago = time.time() - 2 * 86400
+    with handle.db.transaction() as conn:  # as if these were last touched two days ago
+        conn.execute(
+            sa.update(outbox_table)
+            .where(outbox_table.c.interaction_id.in_([old, old_held]))
+            .values(updated_at=two_days_ago, sent_at=two_days_ago)
+        )
+    handle.close()
     runtime = runtime_factory(settings)
     runtime.start()
     assert wait_for(lambda: runtime.outbox.get(old) is None)
-    assert runtime.outbox.get(recent) is not None
-    assert runtime.outbox.get(old_pending).status == OutboxStatus.HELD  # only sent rows are purged
+    assert runtime.outbox.get(old_held) is None  # held rows hold transcripts too
+    assert runtime.outbox.get(recent).status == OutboxStatus.SENT
+    assert runtime.outbox.get(recent_held).status == OutboxStatus.HELD
 
 
 def test_stop_drains_pending_events_before_returning(
@@ -369,10 +447,10 @@ def test_stop_drains_pending_events_before_returning(
 ) -> None:
     runtime = runtime_factory(settings)
     runtime.start()
-    writer = Outbox(settings.outbox_path)  # another process writes; nobody wakes our relay
-    ids = add_rows(writer, 30, source)
+    writer = Handle(settings)  # another process writes; nobody wakes our relay
+    ids = add_rows(writer.outbox, 30, source)
     runtime.stop()
-    counts = writer.counts()
+    counts = writer.outbox.counts()
     writer.close()
     assert counts[OutboxStatus.SENT] == 30
     assert counts[OutboxStatus.PENDING] == counts[OutboxStatus.SENDING] == 0

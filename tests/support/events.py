@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -10,9 +11,8 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client import REGISTRY
 
-from batchscribe.events.exceptions import EventNotFoundError
+from batchscribe.events.entry import build_completed_entry
 from batchscribe.events.outbox import Outbox, OutboxStatus
-from batchscribe.events.schema import DETAIL_TYPE, BatchProcessingCompletedEvent, EventData
 from batchscribe.identity import RequestContext
 
 # The top-level fields of the published detail, spelled out here (not read from the model) so a
@@ -55,32 +55,22 @@ def add_rows(
     bus: str = "default",
     status: OutboxStatus = OutboxStatus.PENDING,
 ) -> list[str]:
-    """Write `count` valid events straight into the outbox (as another process would)."""
+    """Write `count` valid completed events straight into the outbox (as a worker of another
+    process would); `detail` replaces the entry's Detail, `bus` its EventBusName."""
     ids = []
     tenant = tenant_id or str(uuid.uuid4())
     for _ in range(count):
         iid = str(uuid.uuid4())
-        event = BatchProcessingCompletedEvent(
-            interaction_id=iid,
-            tenant_id=tenant,
-            user_id="u",
-            data=EventData(raw_transcript="SPEAKER_0: hi", cleaned_transcript="Hi."),
+        built = build_completed_entry(
+            RequestContext(tenant, "u", None, iid),
+            "SPEAKER_0: hi",
+            "Hi.",
+            source=source,
+            bus_name=bus,
         )
-        entry = {
-            "Source": source,
-            "DetailType": DETAIL_TYPE,
-            "Detail": detail or event.detail_json(),
-            "EventBusName": bus,
-        }
-        outbox.insert(
-            interaction_id=iid,
-            tenant_id=tenant,
-            entry=entry,
-            size_bytes=1,
-            raw_len=13,
-            cleaned_len=3,
-            status=status,
-        )
+        if detail is not None:
+            built = dataclasses.replace(built, entry={**built.entry, "Detail": detail})
+        outbox.insert(built, status=status, raw_len=13, cleaned_len=3)
         ids.append(iid)
     return ids
 
@@ -122,36 +112,3 @@ class FaultyClient:
 
     def close(self) -> None:
         self.real.close()
-
-
-class RecordingEvents:
-    """An EventRecorder that keeps what it was given, to check the route's call."""
-
-    def __init__(self) -> None:
-        self.recorded: list[tuple[RequestContext, str, str]] = []
-
-    def record(self, context: RequestContext, raw: str, cleaned: str) -> dict[str, Any]:
-        self.recorded.append((context, raw, cleaned))
-        return {"status": "queued"}
-
-    def readiness(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "outbox": {"path": "(recording)", "writable": True, "error": None},
-            "publisher": "disabled",
-            "publisher_reason": "events are recorded in memory by the test",
-            "relay_running": False,
-            "pending": 0,
-            "held": 0,
-            "failed": 0,
-            "oldest_pending_age_seconds": None,
-        }
-
-    def event_status(self, interaction_id: str, tenant_id: str) -> dict[str, Any]:
-        raise EventNotFoundError(interaction_id)
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass

@@ -1,7 +1,8 @@
-"""A separate process draining a shared outbox: `python -m tests.support.relay_worker PATH`.
+"""A separate process draining a shared outbox: `python -m tests.support.relay_worker DATABASE_URL`.
 
 Prints "ready", waits for a line on stdin (so several workers start together), drains, then
-prints the number of events it sent. Configuration comes from the environment (emulator).
+prints the number of events it sent. The database (SQLite file or PostgreSQL) is already
+migrated; the rest of the configuration comes from the environment (emulator).
 """
 
 from __future__ import annotations
@@ -9,20 +10,21 @@ from __future__ import annotations
 import sys
 
 from batchscribe.config import Settings
+from batchscribe.db import Database
 from batchscribe.events.outbox import Outbox
 from batchscribe.events.publisher import AWSEventPublisher
 from batchscribe.events.relay import OutboxRelay
 
 
 def main() -> int:
-    outbox = Outbox(sys.argv[1])
+    db = Database(sys.argv[1])
     publisher = AWSEventPublisher(settings=Settings())
     print("ready", flush=True)
     sys.stdin.readline()
     try:
-        result = OutboxRelay(outbox, publisher).drain_now(timeout_seconds=30)
+        result = OutboxRelay(Outbox(db), publisher).drain_now(timeout_seconds=30)
     finally:
-        outbox.close()
+        db.dispose()
         publisher.client.close()
     print(result.sent)
     return 0
