@@ -1,4 +1,4 @@
-"""The real server process: transcription runs in worker processes, so the server keeps
+"""The real server process: transcription runs in worker processes (jobs), so the server keeps
 answering while it works, admission is bounded (503 + Retry-After), and SIGTERM is graceful."""
 
 from __future__ import annotations
@@ -28,9 +28,17 @@ def long_speech_wav(path: Path, repeats: int) -> Path:
     return path
 
 
+def storage_env(tmp_path: Path) -> dict[str, str]:
+    """The application database and blob store, in the test's own directory."""
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "BLOB_STORE": f"file://{tmp_path / 'blobs'}",
+    }
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> ServerProcess:
-    env = {"WORKERS": "1", "MAX_QUEUED": "0", "OUTBOX_PATH": str(tmp_path / "outbox.db")}
+    env = {"WORKERS": "1", "MAX_QUEUED": "0", **storage_env(tmp_path)}
     return ServerProcess(env, tmp_path / "server.log")
 
 
@@ -50,10 +58,10 @@ def test_healthz_answers_and_overflow_is_refused_while_transcribing(
     with server:
         worker = threading.Thread(target=upload)
         worker.start()
-        # Wait until the long request holds the only slot.
-        for _ in range(200):
-            metrics = httpx.get(server.url + "/metrics", timeout=10).text
-            if "batchscribe_worker_slots_in_use 1.0" in metrics:
+        # Wait until the long request holds the only slot and its job runs on the worker.
+        for _ in range(400):
+            engine = httpx.get(server.url + "/readyz", timeout=10).json()["engine"]
+            if engine["busy"] == 1 and engine["waiting_requests"] == 1:
                 break
             threading.Event().wait(0.05)
         health = [httpx.get(server.url + "/healthz", timeout=10) for _ in range(5)]
@@ -89,9 +97,7 @@ def test_the_port_given_to_serve_is_the_port_in_the_startup_configuration(
 ) -> None:
     """`serve --port` overrides PORT in the configuration the server logs, not only in the
     socket it binds: an operator reading the log sees where it listens."""
-    server = ServerProcess(
-        {"WORKERS": "1", "OUTBOX_PATH": str(tmp_path / "outbox.db")}, tmp_path / "server.log"
-    )
+    server = ServerProcess({"WORKERS": "1", **storage_env(tmp_path)}, tmp_path / "server.log")
     server.env["PORT"] = str(server.port - 1 if server.port > 1024 else server.port + 1)
     with server:
         assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
