@@ -1,10 +1,10 @@
 """No log line carries transcript text or a credential value (SPEC sections 8 and 10).
 
-A real server process goes through a full day in miniature: successful transcriptions, bad
-uploads, an EventBridge outage (refused connections, 500s, throttling) that heals, and a publish
-that EventBridge refuses for good. Then every line the server printed (stdout and stderr, its
-workers included) is searched for fragments of the transcripts it returned and for the
-distinctive fake credentials it was given.
+A real server process goes through a full day in miniature: successful transcriptions (waited
+for, and an asynchronous job), bad uploads, an EventBridge outage (refused connections, 500s,
+throttling) that heals, and a publish that EventBridge refuses for good. Then every line the
+server printed (stdout and stderr, its workers included) is searched for fragments of the
+transcripts it returned and for the distinctive fake credentials it was given.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def test_no_log_line_leaks_transcripts_or_credentials(
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": proxy.url,
         "EVENT_SOURCE": sink.source,
-        "OUTBOX_PATH": str(tmp_path / "outbox.db"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "BLOB_STORE": f"file://{tmp_path / 'blobs'}",
         "WORKERS": "1",
         "LOG_LEVEL": "DEBUG",  # the most talkative level: nothing may leak even there
         "RELAY_MAX_BACKOFF_SECONDS": "1",
@@ -88,6 +89,19 @@ def test_no_log_line_leaks_transcripts_or_credentials(
 
         # A healthy day: delivered at once.
         delivered = [transcribe("speech.wav")]
+        # An asynchronous job, read back when it is done.
+        data = (FIXTURES / "speech_short.flac").read_bytes()
+        submitted = client.post("/batch/jobs", files={"file": ("short.flac", data)})
+        assert submitted.status_code == 202, submitted.text
+        job_id = str(submitted.json()["job_id"])
+        for _ in range(600):
+            job = client.get(f"/batch/jobs/{job_id}").json()
+            if job["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "completed", job
+        transcripts.extend([job["result"]["raw_transcript"], job["result"]["cleaned_transcript"]])
+        delivered.append(job_id)
         # Bad uploads.
         bad = [
             ("notes.wav", bad_inputs.text_bytes(), 422),
