@@ -1,7 +1,8 @@
 """No event is lost (SPEC section 10): EventBridge refuses connections, answers 500, throttles and
 answers slowly while 30 requests are made, and the server is SIGKILLed once under load and
-restarted on the same outbox. After recovery, every interaction id that got a 200 is in the queue.
-Delivery is at least once, so duplicates are allowed; they are counted and printed.
+restarted on the same database and blob store (the outbox is a table of that database). After
+recovery, every interaction id that got a 200 is in the queue. Delivery is at least once, so
+duplicates are allowed; they are counted and printed.
 
 Run alone with `pytest -m chaos`.
 """
@@ -71,7 +72,8 @@ class FaultCycler:
 
 
 def outbox_unsent(path: Path) -> int:
-    """Rows not yet delivered, read straight from the SQLite file (the server is dead)."""
+    """Rows not yet delivered, read straight from the application database's SQLite file (the
+    server is dead)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
         (count,) = db.execute(
             "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
@@ -83,13 +85,14 @@ def test_no_event_lost_through_outages_and_a_sigkill(
     tmp_path: Path, proxy: FaultProxy, sink: EventSink
 ) -> None:
     audio = (FIXTURES / "speech_short.wav").read_bytes()
-    outbox = tmp_path / "outbox.db"
+    database = tmp_path / "app.db"
     env = {
         **EMULATOR_CREDENTIALS,
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": proxy.url,
         "EVENT_SOURCE": sink.source,
-        "OUTBOX_PATH": str(outbox),
+        "DATABASE_URL": f"sqlite:///{database}",
+        "BLOB_STORE": f"file://{tmp_path / 'blobs'}",
         "WORKERS": "2",
         "MAX_QUEUED": "8",
         # Short enough for a test: retries at most 2 s apart, a dead relay's lease lasts 5 s.
@@ -137,10 +140,10 @@ def test_no_event_lost_through_outages_and_a_sigkill(
         server.kill()
         for thread in in_flight:
             thread.join(60)
-        unsent_at_kill = outbox_unsent(outbox)
+        unsent_at_kill = outbox_unsent(database)
         assert unsent_at_kill >= 2, "the kill must happen with events still in the outbox"
 
-        server.start()  # same port, same OUTBOX_PATH
+        server.start()  # same port, same DATABASE_URL and BLOB_STORE
         cycler.resume()
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(post, range(18, 30)))
