@@ -37,18 +37,30 @@ pytestmark = pytest.mark.slow
 IDENTITY_HEADERS = ("X-Tenant-ID", "X-User-ID", "X-Account-ID")
 
 
+#: The operations that read the caller's identity from the request headers. GET and DELETE
+#: /batch/jobs/{job_id} read it too, but their documents do not list the 400 a bad identity
+#: header gets yet; they join this list once they do.
+IDENTITY_OPERATIONS = (
+    ("/batch/process", "post"),
+    ("/batch/jobs", "post"),
+    ("/batch/jobs", "get"),
+    ("/events/{interaction_id}", "get"),
+)
+
+
 def _documented_schema() -> dict[str, Any]:
-    """The app's OpenAPI document, with the identity headers of SPEC section 2 declared on
-    `POST /batch/process` (the route reads them from the request, so FastAPI does not list
+    """The app's OpenAPI document, with the identity headers of SPEC section 2 declared on the
+    operations that read them (the routes read them from the request, so FastAPI does not list
     them) so that schemathesis fuzzes them too."""
     document = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
-    operation = document["paths"]["/batch/process"]["post"]
-    declared = {p["name"].lower() for p in operation.get("parameters", [])}
-    for name in IDENTITY_HEADERS:
-        if name.lower() not in declared:
-            operation.setdefault("parameters", []).append(
-                {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-            )
+    for path, method in IDENTITY_OPERATIONS:
+        operation = document["paths"][path][method]
+        declared = {p["name"].lower() for p in operation.get("parameters", [])}
+        for name in IDENTITY_HEADERS:
+            if name.lower() not in declared:
+                operation.setdefault("parameters", []).append(
+                    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+                )
     return document
 
 
@@ -70,7 +82,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "WORKERS": "1",
         "MAX_QUEUED": "4",
         "MAX_UPLOAD_MB": "1",
-        "OUTBOX_PATH": str(tmp / "outbox.db"),
+        "DATABASE_URL": f"sqlite:///{tmp / 'app.db'}",
+        "BLOB_STORE": f"file://{tmp / 'blobs'}",
     }
     with ServerProcess(env, tmp / "server.log") as process:
         yield process
