@@ -37,9 +37,16 @@ SERVER_START_TIMEOUT_S = 120.0
 
 
 def _server_env(tmp: Path) -> dict[str, str]:
-    """A clean environment: no AWS, no hosted engines, outbox in tmp, one worker."""
+    """A clean environment: no AWS, no hosted engines, database and blob store in tmp, one
+    worker."""
     env = clean_environ(os.environ, tmp)
-    env.update({"OUTBOX_PATH": str(tmp / "outbox.db"), "WORKERS": "1"})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp / 'app.db'}",
+            "BLOB_STORE": f"file://{tmp / 'blobs'}",
+            "WORKERS": "1",
+        }
+    )
     return env
 
 
