@@ -21,7 +21,8 @@ from botocore.config import Config
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 
 # Spelled out here (not imported from the package) so a renamed detail type fails the tests.
-DETAIL_TYPE = "BatchProcessingCompleted"
+#: Both detail types the service publishes (completed and failed jobs).
+DETAIL_TYPES = ("BatchProcessingCompleted", "BatchProcessingFailed")
 REGION = "us-east-1"
 
 
@@ -72,7 +73,7 @@ class EventSink:
         rule_name = f"sink-rule-{suffix}"
         events.put_rule(
             Name=rule_name,
-            EventPattern=json.dumps({"source": [source], "detail-type": [DETAIL_TYPE]}),
+            EventPattern=json.dumps({"source": [source], "detail-type": list(DETAIL_TYPES)}),
             State="ENABLED",
         )
         events.put_targets(Rule=rule_name, Targets=[{"Id": "sink", "Arn": queue_arn}])

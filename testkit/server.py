@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -20,10 +21,17 @@ from batchscribe.infra.emulator import free_port
 class ServerProcess:
     """The service on 127.0.0.1:<free port>, with its stdout (JSON logs) written to `log_path`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
         self.env = env
         self.log_path = log_path
+        self.args = tuple(args)  # more `batchscribe serve` flags, e.g. ("--workers", "0")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,6 +51,7 @@ class ServerProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

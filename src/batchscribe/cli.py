@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from batchscribe import __version__
-from batchscribe.config import exit_on_config_error, load_settings
+from batchscribe.config import Settings, exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
 
@@ -24,6 +24,10 @@ def _serve(args: argparse.Namespace) -> int:
     # app logs at startup is the one the server runs with.
     settings = load_settings(host=args.host, port=args.port, workers=args.workers or None)
     configure_logging(settings.log_level)
+    problem = _storage_problem(settings)
+    if problem:
+        print(f"batchscribe serve: {problem}", file=sys.stderr)
+        return 1
     uvicorn.run(
         create_app(settings, workers=args.workers),
         host=settings.host,
@@ -38,6 +42,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_problem(settings: Settings) -> str | None:
+    """Why the database cannot be used at startup (unreachable, schema behind), in one line;
+    None when it can. Checked before the server starts, so the answer is a sentence, not a
+    traceback from inside the server's startup."""
+    from batchscribe.db.exceptions import DatabaseError
+    from batchscribe.db.setup import open_database, prepare_database
+
+    db = open_database(settings)
+    try:
+        prepare_database(db, settings)
+    except DatabaseError as exc:
+        return f"cannot use the database at {db.describe()}: {exc}"
+    finally:
+        db.dispose()
+    return None
+
+
 def _worker(args: argparse.Namespace) -> int:
     """Run worker processes only: claim jobs from DATABASE_URL, audio from BLOB_STORE."""
     import signal
@@ -49,6 +70,10 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     concurrency = args.concurrency or settings.workers
+    problem = _storage_problem(settings)
+    if problem:
+        print(f"batchscribe worker: {problem}", file=sys.stderr)
+        return 1
     runtime = ServiceRuntime(settings, workers=concurrency, with_relay=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

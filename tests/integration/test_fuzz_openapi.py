@@ -37,13 +37,13 @@ pytestmark = pytest.mark.slow
 IDENTITY_HEADERS = ("X-Tenant-ID", "X-User-ID", "X-Account-ID")
 
 
-#: The operations that read the caller's identity from the request headers. GET and DELETE
-#: /batch/jobs/{job_id} read it too, but their documents do not list the 400 a bad identity
-#: header gets yet; they join this list once they do.
+#: The operations that read the caller's identity from the request headers.
 IDENTITY_OPERATIONS = (
     ("/batch/process", "post"),
     ("/batch/jobs", "post"),
     ("/batch/jobs", "get"),
+    ("/batch/jobs/{job_id}", "get"),
+    ("/batch/jobs/{job_id}", "delete"),
     ("/events/{interaction_id}", "get"),
 )
 

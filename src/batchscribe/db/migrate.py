@@ -68,15 +68,16 @@ def head_revision() -> str:
 
 def current_revision(db: Database) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(db: Database) -> tuple[str | None, str]:
-    """Apply every pending migration; (revision before, revision after)."""
+    """Apply every pending migration; (revision before, revision after). Raises
+    `DatabaseUnavailableError` when the database cannot be reached."""
     before = current_revision(db)
     config = _config()
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     after = current_revision(db)

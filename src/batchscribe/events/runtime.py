@@ -41,7 +41,8 @@ class DeliveryStatus(StrEnum):
     `queued`: stored, the relay sends it now; `sent`: EventBridge has it; `held`: publishing is
     off here (no AWS credentials), `batchscribe outbox replay` sends it later; `failed`:
     refused with a terminal code; `too_large`: over EVENT_MAX_BYTES, never sent; `not_stored`:
-    no event was recorded (the transcripts are still returned).
+    no event was recorded (the transcripts are still returned); `unknown`: the event's state
+    could not be read just now (ask `GET /events/{interaction_id}` later).
     """
 
     QUEUED = "queued"
@@ -50,6 +51,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     TOO_LARGE = "too_large"
     NOT_STORED = "not_stored"
+    UNKNOWN = "unknown"
 
 
 _DELIVERY = {
@@ -134,8 +136,15 @@ class EventsRuntime:
     # -- queries -----------------------------------------------------------------------------
 
     def delivery(self, interaction_id: str) -> dict[str, Any]:
-        """The `event` field of a response: the delivery state of this interaction's event."""
-        row = self.outbox.get(interaction_id)
+        """The `event` field of a response: the delivery state of this interaction's event.
+
+        Never raises: events are never a reason for a response with transcripts to fail.
+        """
+        try:
+            row = self.outbox.get(interaction_id)
+        except OutboxError as exc:
+            logger.warning("could not read the event's delivery state: %s", exc)
+            return {"status": DeliveryStatus.UNKNOWN}
         if row is None:
             return {"status": DeliveryStatus.NOT_STORED}
         status = _DELIVERY[row.status]

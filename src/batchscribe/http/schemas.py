@@ -29,7 +29,8 @@ class EventDelivery(BaseModel):
     status: DeliveryStatus = Field(
         description="queued: stored, the relay sends it now; sent: EventBridge has it; held: "
         "publishing is off here (no AWS credentials); failed: refused with a terminal code; "
-        "too_large: over EVENT_MAX_BYTES, never sent; not_stored: no event was recorded."
+        "too_large: over EVENT_MAX_BYTES, never sent; not_stored: no event was recorded; "
+        "unknown: its state could not be read just now."
     )
     reason: str | None = Field(None, exclude_if=_absent, description="held: `publishing_disabled`.")
     size_bytes: int | None = Field(None, exclude_if=_absent, description="too_large: entry size.")

@@ -33,7 +33,7 @@ from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobPage, JobStatus, NewJob
 from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
-from batchscribe.pipeline.audio import probe_audio
+from batchscribe.pipeline.audio import AudioInfo, probe_audio
 from batchscribe.pipeline.exceptions import (
     AudioTooLongError,
     EngineTimeoutError,
@@ -207,14 +207,7 @@ class JobService:
         metadata: dict[str, Any] | None,
         idempotency_key: str | None,
     ) -> Submitted:
-        limit = (
-            self.settings.max_sync_audio_seconds
-            if mode is JobMode.SYNC
-            else self.settings.max_audio_seconds
-        )
-        info = await anyio.to_thread.run_sync(lambda: probe_audio(upload.path, decode=False))
-        if info.duration_seconds > limit:
-            raise _too_long(limit, mode)
+        info = await self._probe(upload, mode)
         sha256 = await anyio.to_thread.run_sync(_sha256, upload.path)
         if idempotency_key is not None:
             existing = await self._storage(
@@ -259,6 +252,19 @@ class JobService:
                 },
             )
         return Submitted(job, replayed)
+
+    async def _probe(self, upload: Upload, mode: JobMode) -> AudioInfo:
+        """The upload's container header: accepted audio within the limit of `mode`, or the
+        4xx error that says what is wrong (no engine time is spent)."""
+        limit = (
+            self.settings.max_sync_audio_seconds
+            if mode is JobMode.SYNC
+            else self.settings.max_audio_seconds
+        )
+        info = await anyio.to_thread.run_sync(lambda: probe_audio(upload.path, decode=False))
+        if info.duration_seconds > limit:
+            raise _too_long(limit, mode)
+        return info
 
     async def _storage(self, call: Callable[[], Any]) -> Any:
         """A blocking storage call in a thread; storage faults become `StorageUnavailableError`."""
@@ -311,6 +317,13 @@ class JobService:
         A failed job raises the error its code stands for (422, 413, 503...). When the client
         disconnects, the job is cancelled and `ClientGoneError` raised.
         """
+        # Probe before taking a slot: a slot is only ever held by audio that is on disk, readable
+        # and within the limit (a failed probe deletes the upload and raises its 4xx).
+        try:
+            await self._probe(upload, JobMode.SYNC)
+        except BaseException:
+            upload.cleanup()
+            raise
         async with self.sync_slot():
             submitted = await self.submit(context, upload, mode=JobMode.SYNC)
             job = await self._wait_or_cancel(submitted.job.id, disconnected)

@@ -68,6 +68,7 @@ _SUBMIT_BODY: dict[str, Any] = {
     }
 }
 _JOB_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "A bad identity header."},
     404: {"model": ErrorResponse, "description": "No such job for this tenant."},
     503: ERROR_RESPONSES[503],
 }
