@@ -397,8 +397,8 @@ class AWSInfrastructureProvisioner:
         return None if self.bucket is None else self.bucket.ensure()
 
     def provision_all(self) -> ProvisionResult:
-        """Steps 1-4, then verification. Raises AWSError or ProvisioningError when AWS refuses a
-        step."""
+        """Steps 1-4 (and 5 with a bucket), then verification. Raises AWSError or
+        ProvisioningError when AWS refuses a step."""
         outcomes = [self.create_dlq(), self.create_main_queue(), self.create_eventbridge_rule()]
         if self.rule_arn and self.queue_url and not self.dry_run:
             # The queue policy names the rule ARN; if AWS's ARN differs from our guess, fix it.
