@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Create the AWS resources batchscribe publishes to: SQS DLQ and queue, EventBridge rule, target.
+"""Create the AWS resources batchscribe publishes to: SQS DLQ and queue, EventBridge rule, target;
+with `--with-bucket NAME`, also the S3 bucket of the blob store (BLOB_STORE=s3://NAME/PREFIX).
 
 Idempotent; safe to run again. Same as `batchscribe provision`. Run `--help` for the flags.
 """

@@ -7,22 +7,28 @@ from typing import Any
 
 import pytest
 
+from batchscribe.events.schema import BatchProcessingFailedEvent, EventError
 from batchscribe.infra.emulator import LocalAWSEmulator
 from batchscribe.infra.exit_codes import ExitCode
 from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from testkit.aws import reset_emulator
 from tests.support.aws_tooling import (  # noqa: F401 - fixture
     DLQ,
+    PRIVATE,
     QUEUE,
     RULE,
     attributes,
+    bucket_settings,
     clients,
     policy_statement,
     restore_cli_logging,
     run_cli,
+    s3_client,
 )
 
 SOURCE = "com.yourapp.transcription"
+BOTH = ["BatchProcessingCompleted", "BatchProcessingFailed"]
+BUCKET = "batchscribe-media-test"
 
 
 @pytest.fixture
@@ -52,10 +58,10 @@ def test_provision_creates_every_resource_exactly_as_specified(
 
     rule = events.describe_rule(Name=RULE)
     assert rule["State"] == "ENABLED"
-    assert json.loads(rule["EventPattern"]) == {
-        "source": [SOURCE],
-        "detail-type": ["BatchProcessingCompleted"],
-    }
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["source"] == [SOURCE]
+    assert sorted(pattern["detail-type"]) == ["BatchProcessingCompleted", "BatchProcessingFailed"]
+    assert set(pattern) == {"source", "detail-type"}
 
     statement = policy_statement(sqs)
     assert statement["Effect"] == "Allow"
@@ -234,3 +240,145 @@ def test_an_unknown_aws_profile_is_a_credentials_error_not_a_traceback(
     err = capsys.readouterr().err
     assert "no-such-profile" in err
     assert "AWS_PROFILE" in err
+
+
+# SPEC 13: the rule matches both detail types -------------------------------------------------
+
+
+def test_the_old_single_type_rule_is_drift_until_reconciled(
+    aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule provisioned before failed events existed would drop every BatchProcessingFailed:
+    provision reports it, --reconcile updates it, and the next run finds nothing to do."""
+    _, events = aws
+    old = {"source": [SOURCE], "detail-type": ["BatchProcessingCompleted"]}
+    events.put_rule(Name=RULE, EventPattern=json.dumps(old), State="ENABLED")
+    assert run_cli("provision") == ExitCode.DRIFT
+    out = capsys.readouterr().out
+    assert "EventPattern" in out
+    assert "BatchProcessingFailed" in out  # the expected pattern is shown
+    assert json.loads(events.describe_rule(Name=RULE)["EventPattern"]) == old  # not corrected
+
+    assert run_cli("provision", "--reconcile") == ExitCode.OK
+    pattern = json.loads(events.describe_rule(Name=RULE)["EventPattern"])
+    assert sorted(pattern["detail-type"]) == BOTH
+    capsys.readouterr()
+
+    assert run_cli("provision", "--json") == ExitCode.OK
+    result = json.loads(capsys.readouterr().out)
+    assert [r["action"] for r in result["resources"]] == ["exists"] * 4
+
+
+def test_a_rule_listing_both_types_in_another_order_is_not_drift(aws: tuple[Any, Any]) -> None:
+    _, events = aws
+    pattern = {"detail-type": BOTH[::-1], "source": [SOURCE]}
+    events.put_rule(Name=RULE, EventPattern=json.dumps(pattern), State="ENABLED")
+    outcome = AWSInfrastructureProvisioner().create_eventbridge_rule()
+    assert outcome.action == "exists"
+    assert outcome.drift == []
+
+
+def test_a_failed_event_reaches_the_queue_through_the_provisioned_rule(
+    aws: tuple[Any, Any],
+) -> None:
+    sqs, events = aws
+    assert run_cli("provision") == 0
+    failed = BatchProcessingFailedEvent(
+        interaction_id="0b5f8a59-5c1e-4a43-8f7a-0f3c4e0f1b2d",
+        tenant_id="6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03",
+        user_id="u-1",
+        error=EventError(code="engine_timeout", message="The engine took too long."),
+    )
+    events.put_events(
+        Entries=[{"Source": SOURCE, "DetailType": "BatchProcessingFailed",
+                  "Detail": failed.detail_json(), "EventBusName": "default"}]
+    )  # fmt: skip
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"])["detail-type"] for m in messages] == ["BatchProcessingFailed"]
+
+
+# SPEC 14: the blob store's bucket (--with-bucket) ------------------------------------------------
+
+
+def test_with_bucket_creates_an_encrypted_private_bucket_and_prints_its_policies(
+    emulator_env: LocalAWSEmulator,
+    aws: tuple[Any, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BLOB_STORE", f"s3://{BUCKET}/prod")
+    assert run_cli("provision", "--with-bucket", BUCKET, "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["resources"][-1] == {"kind": "bucket", "name": BUCKET, "action": "created",
+                                       "drift": []}  # fmt: skip
+    assert result["bucket"] == BUCKET
+    assert result["blob_store"] == f"s3://{BUCKET}/prod"
+    s3 = s3_client(emulator_env)
+    assert BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert bucket_settings(s3, BUCKET) == {"encryption": "AES256", "public_access_block": PRIVATE}
+
+    policies = json.dumps(result["iam_policies"])
+    assert f'"arn:aws:s3:::{BUCKET}/prod/*"' in policies  # the service, on its prefix
+    assert f'"arn:aws:s3:::{BUCKET}/prod/events/*"' in policies  # consumers, claim checks only
+
+
+def test_an_existing_bucket_is_kept_and_its_drift_reconciled(
+    emulator_env: LocalAWSEmulator,
+    aws: tuple[Any, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    s3 = s3_client(emulator_env)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="audio/kept", Body=b"x")
+    assert run_cli("provision", "--with-bucket", BUCKET) == ExitCode.DRIFT
+    out, err = capsys.readouterr()
+    assert f"WARNING bucket {BUCKET} already exists; keeping it" in err
+    assert "DefaultEncryption: None (expected 'AES256')" in out
+    assert "PublicAccessBlock" in out
+    assert bucket_settings(s3, BUCKET) == {"encryption": None, "public_access_block": None}
+
+    assert run_cli("provision", "--with-bucket", BUCKET, "--reconcile") == 0
+    assert bucket_settings(s3, BUCKET) == {"encryption": "AES256", "public_access_block": PRIVATE}
+    assert s3.get_object(Bucket=BUCKET, Key="audio/kept")["Body"].read() == b"x"  # kept
+
+    s3.put_public_access_block(
+        Bucket=BUCKET, PublicAccessBlockConfiguration={**PRIVATE, "RestrictPublicBuckets": False}
+    )
+    capsys.readouterr()
+    assert run_cli("provision", "--with-bucket", BUCKET, "--json") == ExitCode.DRIFT
+    (bucket,) = [
+        r for r in json.loads(capsys.readouterr().out)["resources"] if r["kind"] == "bucket"
+    ]
+    assert bucket["action"] == "drift"
+    assert [d["setting"] for d in bucket["drift"]] == ["PublicAccessBlock"]
+    assert run_cli("provision", "--with-bucket", BUCKET, "--reconcile") == 0
+    assert run_cli("provision", "--with-bucket", BUCKET) == 0
+
+
+def test_dry_run_with_bucket_shows_the_plan_and_creates_nothing(
+    emulator_env: LocalAWSEmulator, aws: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("provision", "--with-bucket", BUCKET, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert out.count("would-create") == 5
+    assert BUCKET in out
+    assert s3_client(emulator_env).list_buckets()["Buckets"] == []
+
+
+def test_the_bucket_is_created_in_the_region_asked_for(
+    emulator_env: LocalAWSEmulator, aws: tuple[Any, Any]
+) -> None:
+    """Outside us-east-1 S3 needs a LocationConstraint; the emulator refuses a create without
+    one, as S3 does."""
+    assert run_cli("provision", "--region", "eu-west-1", "--with-bucket", BUCKET) == 0
+    location = s3_client(emulator_env).get_bucket_location(Bucket=BUCKET)
+    assert location["LocationConstraint"] == "eu-west-1"
+    assert run_cli("provision", "--region", "eu-west-1", "--with-bucket", BUCKET) == 0
+
+
+def test_an_invalid_bucket_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli("provision", "--with-bucket", "Not_A_Bucket")
+    assert exited.value.code == 2
+    assert "not a valid S3 bucket name" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Property 6: provisioning is idempotent, whatever was deleted between runs."""
+"""Property 6: provisioning is idempotent, whatever was deleted between runs (the blob store's
+bucket included: created by the first run, kept by the others)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,19 @@ from batchscribe.infra.provision import AWSInfrastructureProvisioner
 from batchscribe.infra.target import AWSTarget
 from testkit.aws import reset_emulator
 from tests.strategies import deletion_plans
-from tests.support.aws_tooling import DLQ, QUEUE, RULE, clients, queue_url, snapshot
+from tests.support.aws_tooling import (
+    DLQ,
+    PRIVATE,
+    QUEUE,
+    RULE,
+    bucket_settings,
+    clients,
+    queue_url,
+    s3_client,
+    snapshot,
+)
+
+BUCKET = "batchscribe-property-test"
 
 
 def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:
@@ -31,7 +44,8 @@ def _delete(sqs: Any, events: Any, resources: frozenset[str]) -> None:
             sqs.delete_queue(QueueUrl=queue_url(sqs, name))
 
 
-def _assert_complete_and_correct(sqs: Any, events: Any) -> None:
+def _assert_complete_and_correct(sqs: Any, events: Any, s3: Any) -> None:
+    assert bucket_settings(s3, BUCKET) == {"encryption": "AES256", "public_access_block": PRIVATE}
     state = snapshot(sqs, events)
     queue, dlq = state[QUEUE], state[DLQ]
     assert queue["VisibilityTimeout"] == "30"
@@ -43,6 +57,10 @@ def _assert_complete_and_correct(sqs: Any, events: Any) -> None:
     statement = json.loads(queue["Policy"])["Statement"][0]
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == state[RULE]["Arn"]
     assert state[RULE]["State"] == "ENABLED"
+    assert sorted(json.loads(state[RULE]["EventPattern"])["detail-type"]) == [
+        "BatchProcessingCompleted",
+        "BatchProcessingFailed",
+    ]
     assert [t["Arn"] for t in state["targets"]] == [queue["QueueArn"]]
 
 
@@ -57,11 +75,12 @@ def test_any_sequence_of_runs_ends_complete_and_a_rerun_changes_nothing(
 ) -> None:
     reset_emulator(emulator_env.endpoint_url)
     sqs, events = clients(emulator_env)
+    s3 = s3_client(emulator_env)
     target = AWSTarget.from_settings(Settings())
 
     def run() -> Any:
         provisioner = AWSInfrastructureProvisioner(
-            target=target, sqs_client=sqs, events_client=events
+            target=target, sqs_client=sqs, events_client=events, s3_client=s3, bucket=BUCKET
         )
         return provisioner.provision_all()
 
@@ -69,9 +88,9 @@ def test_any_sequence_of_runs_ends_complete_and_a_rerun_changes_nothing(
         _delete(sqs, events, deletions)
         result = run()
         assert result.ok, result.problems
-        _assert_complete_and_correct(sqs, events)
+        _assert_complete_and_correct(sqs, events, s3)
 
-    before = snapshot(sqs, events)
+    before = snapshot(sqs, events), bucket_settings(s3, BUCKET)
     again = run()
-    assert [r.action for r in again.resources] == ["exists"] * 4
-    assert snapshot(sqs, events) == before
+    assert [r.action for r in again.resources] == ["exists"] * 5
+    assert (snapshot(sqs, events), bucket_settings(s3, BUCKET)) == before

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.config import Config
 
 from batchscribe.infra.cli import TOOL_LOGGERS, register
 from batchscribe.infra.emulator import LocalAWSEmulator
@@ -25,6 +26,34 @@ def clients(emulator: LocalAWSEmulator) -> tuple[Any, Any]:
         emulator_client("sqs", emulator.endpoint_url),
         emulator_client("events", emulator.endpoint_url),
     )
+
+
+def s3_client(emulator: LocalAWSEmulator) -> Any:
+    """An S3 client on the emulator, addressing buckets by path as the tools do there."""
+    return emulator_client("s3", emulator.endpoint_url, Config(s3={"addressing_style": "path"}))
+
+
+def bucket_settings(s3: Any, bucket: str) -> dict[str, Any]:
+    """The bucket's default encryption algorithm and public-access block, as S3 reports them
+    (None for a setting not configured)."""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+        algorithm = rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    except s3.exceptions.ClientError:
+        algorithm = None
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except s3.exceptions.ClientError:
+        block = None
+    return {"encryption": algorithm, "public_access_block": block}
+
+
+PRIVATE = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def run_cli(*argv: str) -> int:

@@ -211,3 +211,111 @@ def test_verifier_polls_every_2_s_for_30_s_with_10_s_visibility(
     assert result.exit_code == 1
     assert result.polls == 15
     assert now[0] == pytest.approx(30.0)
+
+
+# The blob store's bucket (--with-bucket) --------------------------------------------------------
+
+
+@pytest.fixture
+def s3() -> Iterator[tuple[Any, Stubber]]:
+    client = _client("s3")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _with_bucket(
+    sqs: Any, events: Any, s3: Any, region: str = "us-east-1"
+) -> AWSInfrastructureProvisioner:
+    return AWSInfrastructureProvisioner(
+        target=AWSTarget.from_settings(Settings(), region=region),
+        sqs_client=sqs,
+        events_client=events,
+        s3_client=s3,
+        bucket="transcripts-media",
+    )
+
+
+def test_bucket_access_denied_names_the_s3_actions_needed(
+    sqs: tuple[Any, Stubber], events: tuple[Any, Stubber], s3: tuple[Any, Stubber]
+) -> None:
+    client, stubber = s3
+    stubber.add_client_error("head_bucket", "404", "Not Found", http_status_code=404)
+    stubber.add_client_error("create_bucket", "AccessDenied", "denied", http_status_code=403)
+    with pytest.raises(AWSAccessDeniedError) as caught:
+        _with_bucket(sqs[0], events[0], client).create_bucket()
+    message = str(caught.value)
+    assert "AWS denied s3:CreateBucket on bucket 'transcripts-media'" in message
+    for action in ("s3:CreateBucket", "s3:ListBucket", "s3:PutEncryptionConfiguration",
+                   "s3:PutBucketPublicAccessBlock", "sqs:CreateQueue"):  # fmt: skip
+        assert action in message
+    assert "docs/iam/provisioner-policy.json" in message
+
+
+def test_a_bucket_we_may_not_see_says_the_name_may_be_taken(
+    sqs: tuple[Any, Stubber], events: tuple[Any, Stubber], s3: tuple[Any, Stubber]
+) -> None:
+    """HeadBucket answers a bare 403 both for a missing permission and for another account's
+    bucket; the message says both, in IAM's words (s3:ListBucket, not HeadBucket)."""
+    client, stubber = s3
+    stubber.add_client_error("head_bucket", "403", "Forbidden", http_status_code=403)
+    with pytest.raises(AWSAccessDeniedError) as caught:
+        _with_bucket(sqs[0], events[0], client).create_bucket()
+    message = str(caught.value)
+    assert "AWS denied s3:ListBucket" in message
+    assert "another AWS account" in message
+    assert "--with-bucket" in message
+    assert caught.value.denied_action == "s3:ListBucket"
+
+
+def test_a_bucket_name_taken_by_another_account_asks_for_another_name(
+    sqs: tuple[Any, Stubber], events: tuple[Any, Stubber], s3: tuple[Any, Stubber]
+) -> None:
+    client, stubber = s3
+    stubber.add_client_error("head_bucket", "404", "Not Found", http_status_code=404)
+    stubber.add_client_error("create_bucket", "BucketAlreadyExists", http_status_code=409)
+    with pytest.raises(ProvisioningError, match="belongs to another AWS account"):
+        _with_bucket(sqs[0], events[0], client).create_bucket()
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        ("us-east-1", {"Bucket": "transcripts-media"}),
+        ("eu-west-1", {"Bucket": "transcripts-media",
+                       "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"}}),
+    ],
+)  # fmt: skip
+def test_the_bucket_is_created_in_the_target_region_encrypted_and_private(
+    sqs: tuple[Any, Stubber],
+    events: tuple[Any, Stubber],
+    s3: tuple[Any, Stubber],
+    region: str,
+    expected: dict[str, Any],
+) -> None:
+    client, stubber = s3
+    stubber.add_client_error("head_bucket", "404", "Not Found", http_status_code=404)
+    stubber.add_response("create_bucket", {}, expected)
+    stubber.add_response(
+        "put_bucket_encryption",
+        {},
+        {"Bucket": "transcripts-media", "ServerSideEncryptionConfiguration": {
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
+    )  # fmt: skip
+    stubber.add_response(
+        "put_public_access_block",
+        {},
+        {"Bucket": "transcripts-media", "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True}},
+    )  # fmt: skip
+    outcome = _with_bucket(sqs[0], events[0], client, region).create_bucket()
+    assert outcome is not None
+    assert outcome.action == "created"
+
+
+def test_an_invalid_bucket_name_is_refused_before_any_call() -> None:
+    with pytest.raises(ProvisioningError, match="not a valid S3 bucket name"):
+        AWSInfrastructureProvisioner(
+            sqs_client=object(), events_client=object(), s3_client=object(), bucket="My_Bucket"
+        )

@@ -29,6 +29,7 @@ from batchscribe.aws.exceptions import (
     QueueNotFoundError,
 )
 from batchscribe.config import Settings, exit_on_config_error, get_settings
+from batchscribe.infra.bucket import bucket_name_problem
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 from batchscribe.infra.exceptions import InfraError
 from batchscribe.infra.exit_codes import ExitCode, epilog
@@ -41,10 +42,12 @@ from batchscribe.infra.verify import EventFlowVerifier
 PROVISION_DESCRIPTION = (
     "Create, idempotently, the AWS resources batchscribe publishes to: the dead-letter queue, "
     "the SQS queue (redrive after 3 receives, encryption, a policy letting only the rule send), "
-    "the EventBridge rule and its target. Existing resources are kept; settings that differ "
-    "are reported as drift and corrected with --reconcile. Ends by reading every resource back "
-    "and prints the queue URL, DLQ URL, rule ARN and least-privilege IAM policies. AWS calls "
-    "are retried 3 times on throttling, 5xx answers and network errors."
+    "the EventBridge rule (BatchProcessingCompleted and BatchProcessingFailed) and its target; "
+    "with --with-bucket, also the blob store's S3 bucket (default encryption, public access "
+    "blocked). Existing resources are kept; settings that differ are reported as drift and "
+    "corrected with --reconcile. Ends by reading every resource back and prints the queue URL, "
+    "DLQ URL, rule ARN and least-privilege IAM policies. AWS calls are retried 3 times on "
+    "throttling, 5xx answers and network errors."
 )
 VERIFY_DESCRIPTION = (
     "Publish one schema-valid test BatchProcessingCompleted event and wait for it in the SQS "
@@ -53,8 +56,10 @@ VERIFY_DESCRIPTION = (
 )
 TAIL_DESCRIPTION = (
     "Print the events arriving in the transcripts queue, one line each with transcript "
-    "lengths (the texts only with --show-text). Messages are deleted only with --ack; every "
-    "receive counts toward the queue's maxReceiveCount of 3."
+    "lengths (the texts only with --show-text) or, for a failed job, its error code. An event "
+    "whose transcripts are in S3 (data_ref) is followed there (S3_ENDPOINT_URL, else "
+    "--endpoint-url) and checked against its size and SHA-256. Messages are deleted only with "
+    "--ack, invalid ones never; every receive counts toward the queue's maxReceiveCount of 3."
 )
 
 #: The tooling's own modules and the AWS boundary they call.
@@ -146,6 +151,8 @@ def render_provision(result: ProvisionResult) -> str:
         f"DLQ URL    {result.dlq_url or '(not created yet)'}",
         f"rule ARN   {result.rule_arn}",
     ]
+    if result.bucket is not None:
+        lines.append(f"bucket     s3://{result.bucket}  (service: BLOB_STORE={result.blob_store})")
     if result.problems:
         lines += ["", "verification found problems (run again with --reconcile to fix drift):"]
         lines += [f"  - {problem}" for problem in result.problems]
@@ -163,7 +170,11 @@ def provision_command(args: argparse.Namespace) -> int:
     try:
         settings, target = _settings_and_target(args)
         provisioner = AWSInfrastructureProvisioner(
-            settings, target=target, reconcile=args.reconcile, dry_run=args.dry_run
+            settings,
+            target=target,
+            bucket=args.with_bucket,
+            reconcile=args.reconcile,
+            dry_run=args.dry_run,
         )
         result = provisioner.provision_all()
     except (AWSCredentialsError, AWSAccessDeniedError) as exc:
@@ -234,8 +245,22 @@ def tail_command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _bucket_name(value: str) -> str:
+    problem = bucket_name_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def add_provision_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
+    parser.add_argument(
+        "--with-bucket",
+        metavar="NAME",
+        type=_bucket_name,
+        help="also create the S3 bucket for BLOB_STORE=s3://NAME[/PREFIX], in --region, with "
+        "default encryption (SSE-S3) and public access blocked",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; create nothing")
     parser.add_argument("--reconcile", action="store_true", help="correct drifted settings")
     parser.set_defaults(func=provision_command)
@@ -269,7 +294,8 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     """Add `provision`, `verify` and `tail` to the `batchscribe` command."""
     for name, help_text, description, add in (
-        ("provision", "create or check the SQS queues and EventBridge rule (setup_aws_infra.py)",
+        ("provision", "create or check the SQS queues, the EventBridge rule and, with "
+         "--with-bucket, the S3 bucket (setup_aws_infra.py)",
          PROVISION_DESCRIPTION, add_provision_arguments),
         ("verify", "send a test event and wait for it in the queue (verify_event_flow.py)",
          VERIFY_DESCRIPTION, add_verify_arguments),

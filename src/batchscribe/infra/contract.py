@@ -1,4 +1,5 @@
-"""The contract of SPEC section 6 as data: desired settings, the queue policy, drift checks.
+"""The contract of SPEC sections 6, 13 and 14 as data: desired settings, the queue policy, the
+rule's pattern, the blob-store bucket's settings, and the drift checks.
 
 Pure functions, no AWS calls: the provisioner creates resources from these and compares what it
 reads back against them, so "create" and "verify" can never disagree.
@@ -7,10 +8,10 @@ reads back against them, so "create" and "verify" can never disagree.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from batchscribe.events.schema import DETAIL_TYPE
+from batchscribe.events.schema import DETAIL_TYPES
 
 VISIBILITY_TIMEOUT = "30"
 RETENTION_SECONDS = "1209600"  # 14 days, the SQS maximum
@@ -29,9 +30,39 @@ class Drift:
     expected: str
 
 
+@dataclass
+class ResourceOutcome:
+    """What a run did (or, in a dry run, would do) to one resource."""
+
+    kind: str
+    name: str
+    action: Action
+    drift: list[Drift] = field(default_factory=list)
+
+
 def desired_event_pattern(source: str) -> dict[str, list[str]]:
-    """The rule's pattern: our source and detail type, nothing else."""
-    return {"source": [source], "detail-type": [DETAIL_TYPE]}
+    """The rule's pattern: our source and every detail type we publish, nothing else."""
+    return {"source": [source], "detail-type": list(DETAIL_TYPES)}
+
+
+def normalised_pattern(text: str | None) -> dict[str, Any] | None:
+    """An event pattern in a comparable form: EventBridge matches any value of a list, so the
+    order of the values does not matter (nor does the JSON formatting AWS hands back)."""
+    try:
+        pattern = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(pattern, dict):
+        return None
+    return {
+        key: sorted(value, key=json.dumps) if isinstance(value, list) else value
+        for key, value in pattern.items()
+    }
+
+
+def pattern_matches(text: str | None, source: str) -> bool:
+    """Whether a rule's EventPattern is the contract's, up to the order of values."""
+    return normalised_pattern(text) == normalised_pattern(json.dumps(desired_event_pattern(source)))
 
 
 def queue_policy(queue_arn: str, rule_arn: str) -> dict[str, Any]:
@@ -110,4 +141,61 @@ def queue_drift(actual: dict[str, str], desired: dict[str, str], dlq_arn: str) -
             matches = value == expected
         if not matches:
             drifts.append(Drift(name, value, expected))
+    return drifts
+
+
+# The blob-store bucket (SPEC 14) ----------------------------------------------------------------
+
+#: Default encryption with S3-managed keys (SSE-S3): no KMS permissions for anyone.
+BUCKET_ENCRYPTION: dict[str, Any] = {
+    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+}
+#: Every public-access switch on: the bucket holds recordings and transcripts.
+PUBLIC_ACCESS_BLOCK: dict[str, bool] = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+#: Default encryptions that count as encrypted. A KMS key someone chose is kept, not replaced by
+#: SSE-S3 (the service and consumers then need kms:Decrypt and kms:GenerateDataKey on it).
+ENCRYPTED_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+
+
+def create_bucket_arguments(bucket: str, region: str) -> dict[str, Any]:
+    """CreateBucket's arguments: outside us-east-1 S3 needs the region as LocationConstraint
+    (and refuses one that differs from the endpoint's region); in us-east-1 it refuses any."""
+    arguments: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    return arguments
+
+
+def encryption_algorithm(configuration: dict[str, Any] | None) -> str | None:
+    """The default encryption algorithm of a GetBucketEncryption answer (None: none set)."""
+    for rule in (configuration or {}).get("Rules", []):
+        algorithm = rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+        if algorithm:
+            return str(algorithm)
+    return None
+
+
+def bucket_drift(
+    encryption: dict[str, Any] | None, public_access_block: dict[str, Any] | None
+) -> list[Drift]:
+    """Settings of the bucket that differ from the contract. `None` means "not configured"."""
+    drifts = []
+    algorithm = encryption_algorithm(encryption)
+    if algorithm not in ENCRYPTED_ALGORITHMS:
+        drifts.append(Drift("DefaultEncryption", algorithm, "AES256"))
+    actual = public_access_block or {}
+    off = sorted(name for name in PUBLIC_ACCESS_BLOCK if actual.get(name) is not True)
+    if off:
+        drifts.append(
+            Drift(
+                "PublicAccessBlock",
+                json.dumps({name: bool(actual.get(name)) for name in off}, sort_keys=True),
+                json.dumps({name: True for name in off}, sort_keys=True),
+            )
+        )
     return drifts

@@ -1,10 +1,19 @@
 """`make run`: the service beside a local AWS emulator, so the event flow works with no account.
 
 It starts moto's server on 127.0.0.1:`LOCAL_AWS_PORT`, provisions it with the same provisioner as
-real AWS, then runs `python -m batchscribe serve` as a child process pointed at the emulator with
-its dummy credentials. Local mode always uses the emulator: AWS credentials or profiles found in
-the environment are not passed to the service (use `make serve` to talk to real AWS). Ctrl-C or
-SIGTERM stops the service first (SIGTERM, so its relay can drain the outbox) and then the emulator.
+real AWS (queues, rule and target, and the blob store's bucket, `--with-bucket`), then runs
+`python -m batchscribe serve` as a child process pointed at the emulator with its dummy
+credentials: events go to the emulator's EventBridge, uploads and large results to
+`s3://batchscribe-local/local` in the emulator's S3 (SPEC 14). Local mode always uses the
+emulator: AWS credentials or profiles found in the environment are not passed to the service
+(use `make serve` to talk to real AWS), and a BLOB_STORE of the environment is replaced.
+
+The jobs API is tenant-scoped, and a request without `X-Tenant-ID` takes `MOCK_TENANT_ID`, else a
+new tenant each time; so that a job submitted without the header can be read back the same way,
+local mode sets `MOCK_TENANT_ID` to `LOCAL_TENANT_ID` unless the user set one.
+
+Ctrl-C or SIGTERM stops the service first (SIGTERM, so its relay can drain the outbox) and then
+the emulator.
 """
 
 from __future__ import annotations
@@ -38,12 +47,22 @@ _REAL_AWS_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
 
+#: The blob store's bucket in the emulator, and the key prefix the service uses in it.
+LOCAL_BUCKET = "batchscribe-local"
+LOCAL_BLOB_PREFIX = "local"
+LOCAL_BLOB_STORE = f"s3://{LOCAL_BUCKET}/{LOCAL_BLOB_PREFIX}"
+#: The tenant of requests without `X-Tenant-ID` in local mode (a fixed UUID v4, "10ca1" for
+#: local), unless MOCK_TENANT_ID is set.
+LOCAL_TENANT_ID = "10ca1000-0000-4000-8000-000000000001"
+
 
 def emulator_settings(settings: Settings, endpoint_url: str) -> Settings:
-    """`settings` pointed at the emulator with its dummy credentials."""
+    """`settings` pointed at the emulator with its dummy credentials and its bucket."""
     return settings.model_copy(
         update={
             "aws_endpoint_url": endpoint_url,
+            "s3_endpoint_url": endpoint_url,
+            "blob_store": LOCAL_BLOB_STORE,
             "aws_access_key_id": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "aws_secret_access_key": SecretStr(EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
             "aws_session_token": None,
@@ -52,13 +71,23 @@ def emulator_settings(settings: Settings, endpoint_url: str) -> Settings:
 
 
 def service_environment(settings: Settings, endpoint_url: str) -> dict[str, str]:
-    """The service child's environment: the emulator endpoint and credentials, no real account."""
+    """The service child's environment: the emulator endpoint and credentials (no real
+    account), the emulator's bucket as blob store, and the local tenant unless one is set."""
     env = {k: v for k, v in os.environ.items() if k not in _REAL_AWS_VARIABLES}
     env.update(EMULATOR_CREDENTIALS)
     env["AWS_ENDPOINT_URL"] = endpoint_url
     env["AWS_REGION"] = settings.aws_region
     env["AWS_DEFAULT_REGION"] = settings.aws_region
+    env["BLOB_STORE"] = LOCAL_BLOB_STORE
+    env["S3_ENDPOINT_URL"] = endpoint_url
+    if not settings.mock_tenant_id:  # set in the environment or .env: the service reads it
+        env["MOCK_TENANT_ID"] = LOCAL_TENANT_ID
     return env
+
+
+def tenant_id(settings: Settings) -> str:
+    """The tenant of requests without `X-Tenant-ID` in local mode."""
+    return settings.mock_tenant_id or LOCAL_TENANT_ID
 
 
 def real_aws_configured(settings: Settings) -> bool:
@@ -92,7 +121,7 @@ def start_local_aws(settings: Settings) -> tuple[LocalAWSEmulator, ProvisionResu
         signal.signal(signal.SIGINT, previous)
     try:
         provisioner = AWSInfrastructureProvisioner(
-            emulator_settings(settings, emulator.endpoint_url)
+            emulator_settings(settings, emulator.endpoint_url), bucket=LOCAL_BUCKET
         )
         result = provisioner.provision_all()
         if not result.ok:
@@ -114,6 +143,9 @@ def banner(settings: Settings, endpoint_url: str, result: ProvisionResult) -> st
             f"  events go to       bus {result.bus_name!r} -> rule -> {result.queue_url}",
             f"  dead letters       {result.dlq_url}",
             f"  rule               {result.rule_arn}",
+            f"  uploads, results   {LOCAL_BLOB_STORE}  (a bucket in the emulator)",
+            f"  tenant             {tenant_id(settings)}  (requests without X-Tenant-ID; "
+            "MOCK_TENANT_ID to change)",
             "  in another terminal:",
             f"    watch events     batchscribe tail --endpoint-url {endpoint_url}",
             f"    check the flow   batchscribe verify --endpoint-url {endpoint_url}",
@@ -172,6 +204,12 @@ def main() -> int:
         print(
             "note: AWS credentials found in the environment are NOT used by make run; local mode "
             "always talks to the local emulator. Use `make serve` to publish to real AWS.",
+            file=sys.stderr,
+        )
+    if "blob_store" in settings.model_fields_set and settings.blob_store != LOCAL_BLOB_STORE:
+        print(
+            f"note: BLOB_STORE={settings.blob_store} is NOT used by make run; local mode keeps "
+            f"uploads and large results in {LOCAL_BLOB_STORE}, in the emulator.",
             file=sys.stderr,
         )
     if port_in_use(settings.host, settings.port):

@@ -1,10 +1,12 @@
-"""`AWSInfrastructureProvisioner`: the SQS queues, the EventBridge rule and its target.
+"""`AWSInfrastructureProvisioner`: the SQS queues, the EventBridge rule and its target, and
+optionally the blob store's S3 bucket.
 
 SPEC section 6, in order: the DLQ, the main queue (redrive to the DLQ, encryption at rest, a queue
-policy that lets only this rule send), the rule, then the queue as the rule's target. Every step
-first reads what exists: an existing resource is kept (and logged as a warning), settings that
-differ from the contract are reported as drift and corrected only with `reconcile=True`. A dry run
-does the reads and calls no create or update API.
+policy that lets only this rule send), the rule (matching every detail type we publish, SPEC 13),
+then the queue as the rule's target; with `bucket`, the S3 bucket of SPEC 14 (`bucket.py`). Every
+step first reads what exists: an existing resource is kept (and logged as a warning), settings
+that differ from the contract are reported as drift and corrected only with `reconcile=True`. A
+dry run does the reads and calls no create or update API.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from batchscribe.aws.clients import AWSCaller
@@ -20,31 +22,25 @@ from batchscribe.aws.errors import QUEUE_DELETED_RECENTLY_CODES
 from batchscribe.aws.exceptions import AWSRequestError, AWSResourceNotFoundError
 from batchscribe.config import Settings, get_settings
 from batchscribe.infra import iam
+from batchscribe.infra.bucket import BlobBucket, blob_store_for, bucket_name_problem
 from batchscribe.infra.contract import (
     MAX_RECEIVE_COUNT,
     RETENTION_SECONDS,
     VISIBILITY_TIMEOUT,
-    Action,
     Drift,
+    ResourceOutcome,
     desired_event_pattern,
     normalised_policy,
+    pattern_matches,
     queue_drift,
     queue_policy,
 )
 from batchscribe.infra.exceptions import ProvisioningError
 from batchscribe.infra.target import AWSTarget, tool_clients
 
+__all__ = ["AWSInfrastructureProvisioner", "ProvisionResult", "ResourceOutcome"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ResourceOutcome:
-    """What a run did (or, in a dry run, would do) to one resource."""
-
-    kind: str
-    name: str
-    action: Action
-    drift: list[Drift] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +60,8 @@ class ProvisionResult:
     dry_run: bool
     reconcile: bool
     iam_policies: dict[str, dict[str, Any]]
+    bucket: str | None = None
+    blob_store: str | None = None  # the BLOB_STORE value for the service, with a bucket
 
     @property
     def ok(self) -> bool:
@@ -94,18 +92,37 @@ class AWSInfrastructureProvisioner:
         target: AWSTarget | None = None,
         sqs_client: Any = None,
         events_client: Any = None,
+        s3_client: Any = None,
+        bucket: str | None = None,
         reconcile: bool = False,
         dry_run: bool = False,
     ) -> None:
         settings = settings or get_settings()
+        if bucket is not None and (problem := bucket_name_problem(bucket)):
+            raise ProvisioningError(problem)
         self.target = target or AWSTarget.from_settings(settings)
-        clients = tool_clients(settings, self.target, {"sqs": sqs_client, "events": events_client})
+        wanted = {"sqs": sqs_client, "events": events_client}
+        if bucket is not None:
+            wanted["s3"] = s3_client
+        clients = tool_clients(settings, self.target, wanted)
         self.sqs, self.events = clients["sqs"], clients["events"]
         self.reconcile = reconcile
         self.dry_run = dry_run
-        self.caller = AWSCaller(
-            iam.PROVISIONER_ACTIONS, policy_hint="docs/iam/provisioner-policy.json"
+        actions = iam.PROVISIONER_ACTIONS + (iam.PROVISIONER_S3_ACTIONS if bucket else ())
+        self.caller = AWSCaller(actions, policy_hint="docs/iam/provisioner-policy.json")
+        self.bucket = (
+            None
+            if bucket is None
+            else BlobBucket(
+                clients["s3"],
+                bucket,
+                self.target.region,
+                caller=self.caller,
+                reconcile=reconcile,
+                dry_run=dry_run,
+            )
         )
+        self.blob_bucket, self.blob_prefix = blob_store_for(settings, bucket)
         self._partition = "aws"
         self._account = "ACCOUNT_ID"  # learnt from the first queue ARN we read
         self.dlq_url: str | None = None
@@ -254,7 +271,8 @@ class AWSInfrastructureProvisioner:
                 EventBusName=self.target.bus_name,
                 EventPattern=json.dumps(desired_event_pattern(self.target.source)),
                 State="ENABLED",
-                Description="batchscribe: BatchProcessingCompleted events to the transcripts queue",
+                Description="batchscribe: BatchProcessingCompleted and BatchProcessingFailed "
+                "events to the transcripts queue",
             )
         except AWSResourceNotFoundError as exc:  # the rule's bus
             raise ProvisioningError(
@@ -267,18 +285,14 @@ class AWSInfrastructureProvisioner:
         """Pattern and state of an existing rule against the contract."""
         expected = desired_event_pattern(self.target.source)
         drifts = []
-        try:
-            pattern = json.loads(rule.get("EventPattern") or "null")
-        except ValueError:
-            pattern = None
-        if pattern != expected:
+        if not pattern_matches(rule.get("EventPattern"), self.target.source):
             drifts.append(Drift("EventPattern", rule.get("EventPattern"), json.dumps(expected)))
         if rule.get("State") != "ENABLED":
             drifts.append(Drift("State", rule.get("State"), "ENABLED"))
         return drifts
 
     def create_eventbridge_rule(self) -> ResourceOutcome:
-        """Step 3: the rule matching our source and detail type, ENABLED."""
+        """Step 3: the rule matching our source and both detail types, ENABLED."""
         name = self.target.rule_name
         rule = self._describe_rule()
         if rule is None:
@@ -374,11 +388,17 @@ class AWSInfrastructureProvisioner:
                 problems.append("the rule has no target pointing at the queue")
             for d in (d for t in ours for d in self.target_drift(t)):
                 problems.append(f"target {d.setting} is set, expected {d.expected}")
+        if self.bucket is not None:
+            problems += self.bucket.problems()
         return problems
 
+    def create_bucket(self) -> ResourceOutcome | None:
+        """Step 5 (with a bucket): the blob store's bucket, encrypted and never public."""
+        return None if self.bucket is None else self.bucket.ensure()
+
     def provision_all(self) -> ProvisionResult:
-        """Steps 1-4, then verification. Raises AWSError or ProvisioningError when AWS refuses a
-        step."""
+        """Steps 1-4 (and 5 with a bucket), then verification. Raises AWSError or
+        ProvisioningError when AWS refuses a step."""
         outcomes = [self.create_dlq(), self.create_main_queue(), self.create_eventbridge_rule()]
         if self.rule_arn and self.queue_url and not self.dry_run:
             # The queue policy names the rule ARN; if AWS's ARN differs from our guess, fix it.
@@ -393,6 +413,9 @@ class AWSInfrastructureProvisioner:
                     Attributes={"Policy": wanted},
                 )
         outcomes.append(self.add_queue_target())
+        bucket = self.create_bucket()
+        if bucket is not None:
+            outcomes.append(bucket)
         problems = [] if self.dry_run else self.verify()
         t = self.target
         return ProvisionResult(
@@ -416,5 +439,11 @@ class AWSInfrastructureProvisioner:
                 queue_name=t.queue_name,
                 dlq_name=t.dlq_name,
                 rule_name=t.rule_name,
+                bucket=self.blob_bucket,
+                blob_prefix=self.blob_prefix,
             ),
+            bucket=None if self.bucket is None else self.bucket.name,
+            blob_store=None
+            if self.bucket is None
+            else f"s3://{self.bucket.name}/{self.blob_prefix}".rstrip("/"),
         )

@@ -1,10 +1,14 @@
 """`batchscribe tail`: a small reference consumer of the transcripts queue.
 
 It long-polls the queue, validates each message (EventBridge envelope and event detail) and prints
-one line per event with transcript lengths; the texts only with `show_text`. It deletes a message
-only with `ack`; without it, messages stay in the queue and are released for other consumers when
-tail stops. Note that every receive counts toward the queue's `maxReceiveCount` (3): a message
-watched without `--ack` for long enough moves to the DLQ, as it would for any consumer.
+one line per event with transcript lengths; the texts only with `show_text`. A completed event
+whose transcripts were too large to carry (`data_ref`, SPEC 14) is followed to its S3 document,
+which is checked against the reference's size and SHA-256; a failed event shows its error code.
+It deletes a message only with `ack`; without it, messages stay in the queue and are released for
+other consumers when tail stops. An invalid message (including a claim check whose document is
+missing or differs) is reported and never deleted. Note that every receive counts toward the
+queue's `maxReceiveCount` (3): a message watched without `--ack` for long enough moves to the
+DLQ, as it would for any consumer.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from batchscribe.events.schema import (
     EventData,
 )
 from batchscribe.infra import iam
+from batchscribe.infra.claimcheck import ClaimCheckReader
+from batchscribe.infra.exceptions import ClaimCheckError
 from batchscribe.infra.target import AWSTarget, tool_clients
 
 logger = logging.getLogger(__name__)
@@ -72,7 +78,8 @@ class TailStats:
     valid: int = 0
     invalid: int = 0
     acked: int = 0
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # message ids printed as events
+    reported: set[str] = field(default_factory=set)  # message ids reported as invalid
 
 
 class QueueTail:
@@ -85,6 +92,7 @@ class QueueTail:
         *,
         target: AWSTarget | None = None,
         sqs_client: Any = None,
+        s3_client: Any = None,
         ack: bool = False,
         show_text: bool = False,
         max_messages: int | None = None,
@@ -108,6 +116,16 @@ class QueueTail:
             policy_hint="docs/iam/consumer-policy.json",
         )
         self.stats = TailStats()
+        self._s3_client = s3_client
+        self._claim_checks: ClaimCheckReader | None = None
+
+    def claim_checks(self) -> ClaimCheckReader:
+        """The reader of claim-check documents; its S3 client is built on first use (most
+        sessions never see a `data_ref`)."""
+        if self._claim_checks is None:
+            client = tool_clients(self.settings, self.target, {"s3": self._s3_client})["s3"]
+            self._claim_checks = ClaimCheckReader(client)
+        return self._claim_checks
 
     def _done(self) -> bool:
         return self.max_messages is not None and self.stats.valid >= self.max_messages
@@ -145,16 +163,35 @@ class QueueTail:
             self._release(url, kept)
         return self.stats
 
+    def _invalid(self, message: dict[str, Any], kept: dict[str, str], problem: str) -> None:
+        """Report an invalid message once and keep it: it is never deleted."""
+        message_id = str(message.get("MessageId"))
+        if message_id not in self.stats.reported:
+            self.stats.invalid += 1
+            print(f"invalid message {message_id}: {problem}", file=self.out, flush=True)
+        self.stats.reported.add(message_id)
+        kept[message_id] = str(message["ReceiptHandle"])
+
+    def _transcripts(self, received: ReceivedEvent) -> EventData | None:
+        """The transcripts of a claim-check event, fetched and checked (None for other events,
+        and for one printed already)."""
+        event = received.event
+        if not isinstance(event, BatchProcessingCompletedEvent) or event.data_ref is None:
+            return None
+        if received.message_id in self.stats.seen:
+            return None
+        try:
+            return self.claim_checks().fetch(event.data_ref)
+        except ClaimCheckError as exc:
+            raise ClaimCheckError(f"interaction_id={event.interaction_id}: {exc}") from exc
+
     def _handle(self, url: str, message: dict[str, Any], kept: dict[str, str]) -> None:
         message_id = str(message.get("MessageId"))
         try:
             received = parse_message(message, source=self.target.source)
-        except EventStructureError as exc:
-            if message_id not in self.stats.seen:
-                self.stats.invalid += 1
-                print(f"invalid message {message_id}: {exc}", file=self.out, flush=True)
-            self.stats.seen.add(message_id)
-            kept[message_id] = str(message["ReceiptHandle"])
+            data = self._transcripts(received)
+        except (EventStructureError, ClaimCheckError) as exc:
+            self._invalid(message, kept, str(exc))
             return
         if self.ack:
             self.caller.call(
@@ -167,7 +204,7 @@ class QueueTail:
         if message_id not in self.stats.seen:
             self.stats.valid += 1
             print(
-                format_event(received, show_text=self.show_text, acked=self.ack),
+                format_event(received, show_text=self.show_text, acked=self.ack, data=data),
                 file=self.out,
                 flush=True,
             )

@@ -3,6 +3,9 @@
 The tools' clients come from the AWS boundary's one factory with botocore's `standard` retry
 mode: 4 attempts per call (3 retries, exponential backoff with jitter) for throttling, 5xx
 answers and network errors; a read timeout above SQS's longest long poll (20 s).
+
+S3 is reached where the service's blob store reaches it: `S3_ENDPOINT_URL` when set, else the
+tools' endpoint (`--endpoint-url`, `AWS_ENDPOINT_URL`), else AWS.
 """
 
 from __future__ import annotations
@@ -21,15 +24,17 @@ TOOL_CONNECT_TIMEOUT_SECONDS = 5.0
 TOOL_READ_TIMEOUT_SECONDS = 30.0  # a receive may long-poll for 20 s
 
 
-def tool_client_config() -> Config:
-    """The botocore configuration of every client the tools build."""
-    return client_config(
+def tool_client_config(*, path_style: bool = False) -> Config:
+    """The botocore configuration of every client the tools build. `path_style` addresses S3
+    buckets in the path (S3-compatible stores and the emulator have no bucket hostnames)."""
+    config = client_config(
         connect_timeout=TOOL_CONNECT_TIMEOUT_SECONDS,
         read_timeout=TOOL_READ_TIMEOUT_SECONDS,
         max_attempts=TOOL_MAX_ATTEMPTS,
         retry_mode="standard",
         user_agent_extra="batchscribe-aws-tools",
     )
+    return config.merge(Config(s3={"addressing_style": "path"})) if path_style else config
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,15 @@ class AWSTarget:
         return cls(**values)
 
 
+def s3_endpoint(settings: Settings, target: AWSTarget) -> str | None:
+    """Where the tools reach S3: `S3_ENDPOINT_URL`, else the target's endpoint, else AWS."""
+    return settings.s3_endpoint_url or target.endpoint_url
+
+
 def tool_clients(
     settings: Settings, target: AWSTarget, clients: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The given clients by service name ("sqs", "events"), each missing (None) one built.
+    """The given clients by service name ("sqs", "events", "s3"), each missing (None) one built.
 
     Injected clients (emulator or Stubber ones in tests) are kept as they are; when any is
     missing, one session is made and its credentials checked, so missing credentials fail here,
@@ -73,17 +83,19 @@ def tool_clients(
         return dict(clients)
     session = make_session(settings, target.region)
     require_credentials(session)
-    config = tool_client_config()
-    return {
-        service: client
-        if client is not None
-        else make_client(
-            service,
-            settings,
-            config=config,
-            region=target.region,
-            endpoint_url=target.endpoint_url,
-            session=session,
+    built = {}
+    for service, client in clients.items():
+        endpoint = s3_endpoint(settings, target) if service == "s3" else target.endpoint_url
+        built[service] = (
+            client
+            if client is not None
+            else make_client(
+                service,
+                settings,
+                config=tool_client_config(path_style=service == "s3" and endpoint is not None),
+                region=target.region,
+                endpoint_url=endpoint,
+                session=session,
+            )
         )
-        for service, client in clients.items()
-    }
+    return built
