@@ -88,6 +88,41 @@ def file_stems(draw: st.DrawFn) -> str:
     )
 
 
+#: Names of the optional small fields the jobs API accepts beside `file` (SPEC sections 13, 15).
+JOB_FORM_FIELDS = ("language", "callback_url", "metadata", "response_format")
+
+
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart form: a field name, its bytes, and a filename for file parts."""
+
+    name: str
+    data: bytes
+    filename: str | None = None
+
+
+@st.composite
+def form_parts(draw: st.DrawFn) -> list[FormPart]:
+    """The parts of a multipart form a client may send: the `file` part (sometimes empty), the
+    jobs API's small fields with short or oversized ASCII values, unknown names, repeats, and
+    from none up to more parts than MAX_FORM_PARTS allows by default (16)."""
+    name = st.one_of(
+        st.just("file"),
+        st.sampled_from(JOB_FORM_FIELDS),
+        st.sampled_from(["files", "File", "upload", "", "a" * 60]),
+    )
+    parts: list[FormPart] = []
+    for _ in range(draw(st.integers(0, 24))):
+        field_name = draw(name)
+        if field_name == "file":
+            size = draw(st.sampled_from([0, 1, 100, 3000]))
+            parts.append(FormPart(field_name, b"\x01" * size, draw(st.sampled_from(["a.wav", ""]))))
+        else:
+            size = draw(st.sampled_from([0, 5, 300, 8192, 8193]))
+            parts.append(FormPart(field_name, b"v" * size))
+    return parts
+
+
 # -- events ------------------------------------------------------------------------------------
 
 RETRYABLE_ENTRY_CODES = ("ThrottlingException", "InternalFailure")

@@ -27,3 +27,9 @@ CLEANINGS = Counter(
     ["engine", "degraded"],
 )
 WORKERS_BUSY = Gauge("batchscribe_worker_slots_in_use", "Admitted requests (running or queued).")
+CONNECTIONS_REFUSED = Counter(
+    "batchscribe_connections_refused_total",
+    "Connections closed before their request reached the app, by reason "
+    "(headers_too_large, malformed_request, header_timeout).",
+    ["reason"],
+)

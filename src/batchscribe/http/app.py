@@ -15,8 +15,10 @@ from batchscribe import __version__
 from batchscribe.config import Settings, get_settings
 from batchscribe.events.runtime import EventsRuntime
 from batchscribe.http.errors import install_error_handlers
+from batchscribe.http.origin import CrossOriginGuard, cross_origin_check_applies
 from batchscribe.http.routes import batch, health, web
 from batchscribe.http.routes import events as events_routes
+from batchscribe.http.upload import UploadGate
 from batchscribe.logging_setup import configure_logging
 from batchscribe.metrics import REQUEST_SECONDS, REQUESTS
 from batchscribe.pipeline.cleaners import Cleaner, build_cleaner
@@ -99,6 +101,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Uploads read at once in this process (MAX_CONCURRENT_UPLOADS), apart from engine slots.
+    app.state.upload_gate = UploadGate(settings.max_concurrent_uploads)
+    # The last middleware added runs first: metrics count the guard's refusals too.
+    app.add_middleware(CrossOriginGuard, enabled=cross_origin_check_applies(settings))
     app.add_middleware(RequestMetricsMiddleware)
     install_error_handlers(app)
     app.include_router(batch.router)

@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
-from batchscribe.http.exceptions import RequestError, UploadTooLargeError
+from batchscribe.http.exceptions import (
+    RequestError,
+    TooManyUploadsError,
+    UploadStorageError,
+    UploadTimeoutError,
+    UploadTooLargeError,
+)
 from batchscribe.http.identity import InvalidHeaderError, context_headers
 from batchscribe.pipeline.exceptions import (
     EngineUnavailableError,
@@ -36,6 +42,18 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {"Retry-After": str(seconds)} if seconds else {}
 
 
+def _request_headers(exc: Exception) -> dict[str, str]:
+    """`Connection: close` when the body was left unread (so the client stops sending), and
+    `Retry-After` for refusals the client should retry."""
+    headers: dict[str, str] = {}
+    if getattr(exc, "close_connection", False):
+        headers["Connection"] = "close"
+    seconds = getattr(exc, "retry_after", None)
+    if seconds:
+        headers["Retry-After"] = str(seconds)
+    return headers
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorAnswer:
     """How one exception type is answered."""
@@ -50,9 +68,19 @@ class ErrorAnswer:
 
 
 ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
-    RequestError: ErrorAnswer(400),
+    RequestError: ErrorAnswer(400, headers=_request_headers),
     # The rest of the body is not read; close the connection so the client stops sending.
-    UploadTooLargeError: ErrorAnswer(413, headers=lambda _: {"Connection": "close"}),
+    UploadTooLargeError: ErrorAnswer(413, headers=_request_headers),
+    UploadTimeoutError: ErrorAnswer(408, headers=_request_headers),
+    TooManyUploadsError: ErrorAnswer(503, headers=_request_headers),
+    UploadStorageError: ErrorAnswer(
+        503,
+        message=(
+            "The server cannot store uploads right now (its disk is full or unavailable). "
+            "Send the file again in a few minutes."
+        ),
+        headers=_request_headers,
+    ),
     InvalidHeaderError: ErrorAnswer(400, "invalid_header"),
     InvalidAudioError: ErrorAnswer(422, "invalid_audio"),
     TranscriptionError: ErrorAnswer(

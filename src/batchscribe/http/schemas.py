@@ -125,8 +125,21 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "No file, empty file, bad header or extension."},
-    413: {"model": ErrorResponse, "description": "The file is larger than MAX_UPLOAD_MB."},
+    400: {
+        "model": ErrorResponse,
+        "description": (
+            "No file, empty file, bad or repeated identity header, unsupported extension, "
+            "unknown form field, too many form parts."
+        ),
+    },
+    403: {"model": ErrorResponse, "description": "Sent by another site's page (Origin)."},
+    408: {"model": ErrorResponse, "description": "The body stalled or took too long."},
+    413: {"model": ErrorResponse, "description": "The request body is larger than MAX_UPLOAD_MB."},
     422: {"model": ErrorResponse, "description": "Not decodable audio, corrupt, zero duration."},
-    503: {"model": ErrorResponse, "description": "Engine unavailable or busy; see Retry-After."},
+    503: {
+        "model": ErrorResponse,
+        "description": (
+            "Engine unavailable or busy, too many uploads, or storage full; see Retry-After."
+        ),
+    },
 }

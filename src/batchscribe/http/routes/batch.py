@@ -16,7 +16,7 @@ from batchscribe.http.schemas import (
     CleaningInfo,
     EventDelivery,
 )
-from batchscribe.http.upload import receive_upload
+from batchscribe.http.upload import PROCESS_FIELDS, UploadLimits, receive_upload
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 
 router = APIRouter(tags=["batch"])
@@ -57,7 +57,9 @@ async def process_batch_audio(
     `BatchProcessingCompleted` event. Identity comes from `X-Tenant-ID`, `X-User-ID` and
     `X-Account-ID` (optional)."""
 
-    receive = partial(receive_upload, request, settings.max_upload_bytes, settings.upload_dir)
+    receive = partial(
+        receive_upload, request, UploadLimits.from_settings(settings), accepted=PROCESS_FIELDS
+    )
     result = await batch.process(context, receive)
     body = BatchProcessResponse(
         raw_transcript=result.transcript.raw_text,
