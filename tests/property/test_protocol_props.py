@@ -171,3 +171,19 @@ def test_the_parser_own_refusals_answer_in_json() -> None:
     outcome = run([b"GET / HTTP/1.1\r\nHost: x\r\nX-User: a\x00b\r\n\r\n"])
     assert outcome.status == 400
     assert json.loads(outcome.body)["error"]["code"] == "malformed_request"
+
+
+def test_bytes_after_a_request_that_cannot_start_another_are_refused_at_once() -> None:
+    # A CR LF injected into a header value ends the head early; the rest is not a request.
+    outcome = run([b"GET /keep HTTP/1.1\r\nX-User: a\r\n\r\nContent-Length: 5\r\n\r\nabcde"])
+    assert outcome.status == 400
+    assert json.loads(outcome.body)["error"]["code"] == "malformed_request"
+    assert outcome.closed
+
+
+def test_pipelined_requests_are_each_answered() -> None:
+    one = b"GET /keep HTTP/1.1\r\nHost: x\r\n\r\n"
+    outcome = run([one + one.replace(b"/keep", b"/last") + b"\r\n"])
+    assert outcome.status == 200
+    assert outcome.body.count(b"HTTP/1.1 200 OK") == 1  # the second answer follows the first
+    assert outcome.closed  # the second one asked to close

@@ -41,7 +41,7 @@ CASES: dict[str, tuple[Exception, int, str, dict[str, str]]] = {
         TooManyUploadsError("Busy."),
         503,
         "too_many_uploads",
-        {"connection": "close", "retry-after": "10"},
+        {"retry-after": "10"},
     ),
     "header": (InvalidHeaderError("X-User-ID", "is too long"), 400, "invalid_header", {}),
     "audio": (InvalidAudioError("Not audio."), 422, "invalid_audio", {}),
@@ -103,14 +103,6 @@ def test_an_outbox_failure_is_503_without_paths_or_database_text() -> None:
     assert "/srv" not in error["message"]
     assert "disk I/O" not in error["message"]
     assert error["message"].endswith(".")
-
-
-def test_an_upload_refused_before_its_end_closes_the_connection() -> None:
-    exc = UploadError("The form field 'x' is not accepted here.", code="unknown_field")
-    exc.close_connection = True
-    response = _client(exc).get("/boom")
-    assert response.status_code == 400
-    assert response.headers["connection"] == "close"
 
 
 def test_a_full_upload_disk_is_503_storage_unavailable_without_paths() -> None:

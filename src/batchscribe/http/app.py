@@ -59,6 +59,43 @@ class RequestMetricsMiddleware:
             REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
 
 
+class UnreadBodyGuard:
+    """Closes the connection after any answer sent before the request body was read to its end
+    (a 503 before an upload is read, a 400 at the first unknown form field, a 404 to a POST).
+
+    Without it uvicorn keeps the connection and reads the rest of the body only to discard it,
+    with no limit on its size or on how slowly it arrives.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"0")
+        body_done = b"transfer-encoding" not in headers and length.strip() in (b"", b"0")
+
+        async def receive_wrapper() -> Message:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_done:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"connection" for name, _ in headers):
+                    headers.append((b"connection", b"close"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -103,9 +140,10 @@ def create_app(
     app.state.settings = settings
     # Uploads read at once in this process (MAX_CONCURRENT_UPLOADS), apart from engine slots.
     app.state.upload_gate = UploadGate(settings.max_concurrent_uploads)
-    # The last middleware added runs first: metrics count the guard's refusals too.
+    # The last middleware added runs first: metrics count the Origin guard's refusals too.
     app.add_middleware(CrossOriginGuard, enabled=cross_origin_check_applies(settings))
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(UnreadBodyGuard)
     install_error_handlers(app)
     app.include_router(batch.router)
     app.include_router(health.router)

@@ -42,16 +42,15 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {"Retry-After": str(seconds)} if seconds else {}
 
 
-def _request_headers(exc: Exception) -> dict[str, str]:
-    """`Connection: close` when the body was left unread (so the client stops sending), and
-    `Retry-After` for refusals the client should retry."""
-    headers: dict[str, str] = {}
-    if getattr(exc, "close_connection", False):
-        headers["Connection"] = "close"
+def _request_retry_after(exc: Exception) -> dict[str, str]:
     seconds = getattr(exc, "retry_after", None)
-    if seconds:
-        headers["Retry-After"] = str(seconds)
-    return headers
+    return {"Retry-After": str(seconds)} if seconds else {}
+
+
+def _close(_: Exception) -> dict[str, str]:
+    # Reading stopped part-way: close, so the client stops sending. (Any answer that leaves a
+    # body unread closes the connection too: `UnreadBodyGuard` in app.py.)
+    return {"Connection": "close"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +67,17 @@ class ErrorAnswer:
 
 
 ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
-    RequestError: ErrorAnswer(400, headers=_request_headers),
-    # The rest of the body is not read; close the connection so the client stops sending.
-    UploadTooLargeError: ErrorAnswer(413, headers=_request_headers),
-    UploadTimeoutError: ErrorAnswer(408, headers=_request_headers),
-    TooManyUploadsError: ErrorAnswer(503, headers=_request_headers),
+    RequestError: ErrorAnswer(400),
+    UploadTooLargeError: ErrorAnswer(413, headers=_close),
+    UploadTimeoutError: ErrorAnswer(408, headers=_close),
+    TooManyUploadsError: ErrorAnswer(503, headers=_request_retry_after),
     UploadStorageError: ErrorAnswer(
         503,
         message=(
             "The server cannot store uploads right now (its disk is full or unavailable). "
             "Send the file again in a few minutes."
         ),
-        headers=_request_headers,
+        headers=_request_retry_after,
     ),
     InvalidHeaderError: ErrorAnswer(400, "invalid_header"),
     InvalidAudioError: ErrorAnswer(422, "invalid_audio"),

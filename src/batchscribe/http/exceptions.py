@@ -19,9 +19,6 @@ class RequestError(Exception):
     """Base class of errors caused by the request itself or the server's load."""
 
     code = "bad_request"
-    #: Set when the error was raised before the request body was read to its end: the answer
-    #: then closes the connection, so the client stops sending and the server stops reading.
-    close_connection = False
 
 
 class UploadError(RequestError):
@@ -36,21 +33,18 @@ class UploadTooLargeError(RequestError):
     """The body passed the size limit while it was being read (HTTP 413)."""
 
     code = "file_too_large"
-    close_connection = True
 
 
 class UploadTimeoutError(RequestError):
     """The body stopped arriving, or arrived too slowly to finish in time (HTTP 408)."""
 
     code = "upload_timeout"
-    close_connection = True
 
 
 class TooManyUploadsError(RequestError):
     """This process is already reading as many uploads as it allows (HTTP 503)."""
 
     code = "too_many_uploads"
-    close_connection = True
     retry_after = 10
 
 

@@ -26,7 +26,8 @@ its head is complete:
   closed without an answer (a client this slow would not read one).
 - Line breaks are strict: a bare LF or a folded header line (obs-fold) is refused with 400, as
   httptools did; h11 would accept both (the RFC allows it), and a proxy in front that reads them
-  differently could be fooled about where a header ends.
+  differently could be fooled about where a header ends. Bytes that follow a complete request
+  and cannot start a valid one are refused at once, before the first request is answered.
 - Every refusal the server can still answer carries our JSON error body
   `{"error": {"code", "message"}}` instead of uvicorn's plain text (`send_400_response`, the only
   uvicorn method overridden besides the asyncio.Protocol callbacks).
@@ -116,6 +117,30 @@ class GuardedH11Protocol(H11Protocol):
             self._cancel_header_timer()
             self._head_bytes = 0
             self._head_tail = b""
+        if self.conn.their_state is h11.DONE and not self.transport.is_closing():
+            self._check_pipelined()
+
+    def _check_pipelined(self) -> None:
+        """Bytes after a complete request wait in h11 until it is answered. When they cannot
+        start a valid request (a header injected with a CR LF, a proxy and this server
+        disagreeing on where a request ends), refuse the connection now rather than answer
+        the first request as if nothing followed it (httptools, which parses eagerly, did the
+        same)."""
+        # Old clients send a stray CR LF after a POST body (RFC 9112, section 2.2): not a request.
+        pending = self.conn.trailing_data[0].lstrip(b"\r\n")
+        if not pending:
+            return
+        probe = h11.Connection(h11.SERVER, max(len(pending), self.max_header_bytes) + 1)
+        probe.receive_data(pending)
+        end = pending.find(_END_OF_HEAD)
+        head = pending if end < 0 else pending[: end + len(_END_OF_HEAD)]
+        try:
+            probe.next_event()
+        except h11.RemoteProtocolError:
+            self._refuse(400, "malformed_request", MALFORMED_REQUEST_MESSAGE)
+            return
+        if _LOOSE_LINE_BREAK.search(head):
+            self._refuse(400, "malformed_request", MALFORMED_REQUEST_MESSAGE)
 
     # -- the request head -------------------------------------------------------------------
 

@@ -38,7 +38,6 @@ from starlette.requests import ClientDisconnect, Request
 
 from batchscribe.config import Settings
 from batchscribe.http.exceptions import (
-    RequestError,
     TooManyUploadsError,
     UploadError,
     UploadStorageError,
@@ -346,8 +345,7 @@ async def receive_upload(
     Raises `UploadError` (400) for a body that is not multipart, has no `file` field or an empty
     one, an unsupported extension, an unknown or repeated field, or too many parts;
     `UploadTooLargeError` (413), `UploadTimeoutError` (408), `TooManyUploadsError` (503) and
-    `UploadStorageError` (503) as described in the module docstring. An error raised before the
-    body was read to its end asks for the connection to be closed.
+    `UploadStorageError` (503) as described in the module docstring.
     """
     form = _FormReader(limits, accepted)
     try:
@@ -358,10 +356,6 @@ async def receive_upload(
         gate = _gate_of(request)
         with gate.admit() if gate else contextlib.nullcontext():
             await _read_form(request, boundary, form, limits)
-    except RequestError as exc:
-        form.discard()
-        exc.close_connection = True
-        raise
     except BaseException:
         form.discard()
         raise
