@@ -7,6 +7,7 @@ and publishing failures); the audio pipeline (transcripts with disfluencies); th
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,70 @@ def file_stems(draw: st.DrawFn) -> str:
             max_size=30,
         )
     )
+
+
+#: Names of the optional small fields the jobs API accepts beside `file` (SPEC sections 13, 15).
+JOB_FORM_FIELDS = ("language", "callback_url", "metadata", "response_format")
+
+
+@dataclass(frozen=True)
+class FormPart:
+    """One part of a multipart form: a field name, its bytes, and a filename for file parts."""
+
+    name: str
+    data: bytes
+    filename: str | None = None
+
+
+@st.composite
+def form_parts(draw: st.DrawFn) -> list[FormPart]:
+    """The parts of a multipart form a client may send: the `file` part (sometimes empty), the
+    jobs API's small fields with short or oversized ASCII values, unknown names, repeats, and
+    from none up to more parts than MAX_FORM_PARTS allows by default (16)."""
+    name = st.one_of(
+        st.just("file"),
+        st.sampled_from(JOB_FORM_FIELDS),
+        st.sampled_from(["files", "File", "upload", "", "a" * 60]),
+    )
+    parts: list[FormPart] = []
+    for _ in range(draw(st.integers(0, 24))):
+        field_name = draw(name)
+        if field_name == "file":
+            size = draw(st.sampled_from([0, 1, 100, 3000]))
+            parts.append(FormPart(field_name, b"\x01" * size, draw(st.sampled_from(["a.wav", ""]))))
+        else:
+            size = draw(st.sampled_from([0, 5, 300, 8192, 8193]))
+            parts.append(FormPart(field_name, b"v" * size))
+    return parts
+
+
+# -- request heads (the HTTP protocol layer) -------------------------------------------------
+
+_TOKEN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", min_size=1)
+_VISIBLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+
+
+@st.composite
+def request_heads(draw: st.DrawFn, max_headers: int = 60) -> bytes:
+    """Complete, well-formed HTTP/1.1 request heads (request line, `Host`, then up to
+    `max_headers` headers with token names and visible ASCII values, CRLF line breaks), of any
+    size from a few bytes to several kilobytes."""
+    path = "/" + draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789/-", max_size=40))
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8000"]
+    for _ in range(draw(st.integers(0, max_headers))):
+        name = "X-" + draw(_TOKEN.filter(lambda t: len(t) <= 30))
+        value = draw(st.text(_VISIBLE, max_size=200))
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """`data` cut into the pieces a socket may deliver it in: at random points, including
+    one-byte pieces and cuts inside CRLF pairs."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)), max_size=12)))
+    bounds = [0, *(c for c in cuts if c < len(data)), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 # -- events ------------------------------------------------------------------------------------

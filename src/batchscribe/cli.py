@@ -17,7 +17,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from batchscribe.http.app import create_app
-    from batchscribe.http.protocol import JsonErrorHttpToolsProtocol
+    from batchscribe.http.protocol import GuardedH11Protocol
+    from batchscribe.http.upload import prepare_upload_dir
     from batchscribe.logging_setup import configure_logging
 
     # The flags override HOST and PORT in the settings themselves, so the configuration the
@@ -28,14 +29,20 @@ def _serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"batchscribe serve: {problem}", file=sys.stderr)
         return 1
+    # A server killed mid-upload left its temporary file behind: remove such files now.
+    prepare_upload_dir(settings.upload_dir)
     uvicorn.run(
         create_app(settings, workers=args.workers),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
-        # Requests the HTTP parser rejects (CR/LF or NUL in a header) get our JSON error too.
-        http=JsonErrorHttpToolsProtocol,
+        # h11 with MAX_HEADER_BYTES enforced before buffering, HEADER_TIMEOUT_SECONDS, and
+        # our JSON error body for requests the parser refuses (see http/protocol.py).
+        http=GuardedH11Protocol.configured(settings),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        # The service has no WebSocket endpoint: an upgrade request is plain HTTP.
+        ws="none",
         # Lets in-flight requests finish, then the outbox drains within SHUTDOWN_GRACE_SECONDS.
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )

@@ -49,10 +49,36 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Uploads and the worker pool
-    max_upload_mb: float = Field(100, gt=0, description="Largest accepted upload, in MiB.")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     max_queued: int = Field(8, ge=0, description="Requests that may wait for a free worker.")
     upload_dir: Path | None = Field(None, description="Temporary upload directory.")
+
+    # Request limits (every request's cost is bounded; see SECURITY.md). Each is enforced while
+    # the request arrives, never after buffering it.
+    max_upload_mb: float = Field(
+        100, gt=0, description="Largest request body (all form parts), in MiB; 413 beyond."
+    )
+    max_form_parts: int = Field(
+        16, ge=1, le=1000, description="Most parts a multipart form may have; 400 beyond."
+    )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1048576,
+        description="Request line and headers together, in bytes; 431 beyond.",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="Time a client has to send complete request headers."
+    )
+    upload_idle_timeout_seconds: float = Field(
+        30, gt=0, description="Longest pause between two pieces of a request body; 408 beyond."
+    )
+    upload_timeout_seconds: float = Field(
+        900, gt=0, description="Longest time to receive a whole request body; 408 beyond."
+    )
+    max_concurrent_uploads: int = Field(
+        64, ge=1, description="Uploads one process reads at once; 503 + Retry-After beyond."
+    )
 
     # Engines
     transcriber: Literal["sphinx", "deepgram", "openai"] = "sphinx"

@@ -47,3 +47,9 @@ STORAGE_FAILURES = Counter(
     "Failed storage write probes, by component (database, blob_store).",
     ["component"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "batchscribe_connections_refused_total",
+    "Connections closed before their request reached the app, by reason "
+    "(headers_too_large, malformed_request, header_timeout).",
+    ["reason"],
+)

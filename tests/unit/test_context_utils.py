@@ -97,6 +97,17 @@ def test_oversized_or_control_character_headers_are_refused(header: str, value: 
     assert request.state.interaction_id  # still identifiable in the error response
 
 
+@pytest.mark.parametrize("header", ["X-Tenant-ID", "X-User-ID", "X-Account-ID"])
+def test_an_identity_header_sent_twice_is_refused(header: str) -> None:
+    """Two copies are ambiguous (a client's and a proxy's?): neither is picked silently."""
+    first = str(uuid.uuid4())
+    raw = [(header.lower().encode(), first.encode()), (header.lower().encode(), b"other")]
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+    with pytest.raises(InvalidHeaderError) as info:
+        get_request_context(request)
+    assert str(info.value) == f"Header {header} was sent more than once. Send it once."
+
+
 def test_shorten_escapes_and_bounds() -> None:
     assert shorten("a\nb") == "a\\nb"
     assert shorten("x" * 100, 10) == "x" * 10 + "..."

@@ -8,7 +8,13 @@ from fastapi.testclient import TestClient
 
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.errors import install_error_handlers
-from batchscribe.http.exceptions import UploadError, UploadTooLargeError
+from batchscribe.http.exceptions import (
+    TooManyUploadsError,
+    UploadError,
+    UploadStorageError,
+    UploadTimeoutError,
+    UploadTooLargeError,
+)
 from batchscribe.http.identity import InvalidHeaderError
 from batchscribe.pipeline.exceptions import (
     EngineUnavailableError,
@@ -25,6 +31,18 @@ class QueueFullError(OverloadedError):
 CASES: dict[str, tuple[Exception, int, str, dict[str, str]]] = {
     "upload": (UploadError("Send a file.", code="missing_file"), 400, "missing_file", {}),
     "too large": (UploadTooLargeError("Too big."), 413, "file_too_large", {"connection": "close"}),
+    "stalled body": (
+        UploadTimeoutError("Stalled."),
+        408,
+        "upload_timeout",
+        {"connection": "close"},
+    ),
+    "too many uploads": (
+        TooManyUploadsError("Busy."),
+        503,
+        "too_many_uploads",
+        {"retry-after": "10"},
+    ),
     "header": (InvalidHeaderError("X-User-ID", "is too long"), 400, "invalid_header", {}),
     "audio": (InvalidAudioError("Not audio."), 422, "invalid_audio", {}),
     "engine failed": (
@@ -85,6 +103,17 @@ def test_an_outbox_failure_is_503_without_paths_or_database_text() -> None:
     assert "/srv" not in error["message"]
     assert "disk I/O" not in error["message"]
     assert error["message"].endswith(".")
+
+
+def test_a_full_upload_disk_is_503_storage_unavailable_without_paths() -> None:
+    exc = UploadStorageError("cannot write an upload in /srv/uploads: [28] No space left")
+    response = _client(exc).get("/boom")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    error = response.json()["error"]
+    assert error["code"] == "storage_unavailable"
+    assert "/srv" not in error["message"]
+    assert "again" in error["message"]
 
 
 def test_an_unmapped_error_is_a_generic_500() -> None:

@@ -20,7 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
-from batchscribe.http.exceptions import RequestError, UploadTooLargeError
+from batchscribe.http.exceptions import (
+    RequestError,
+    TooManyUploadsError,
+    UploadStorageError,
+    UploadTimeoutError,
+    UploadTooLargeError,
+)
 from batchscribe.http.identity import InvalidHeaderError, context_headers
 from batchscribe.jobs.exceptions import (
     IdempotencyConflictError,
@@ -49,6 +55,17 @@ def _retry_after(exc: Exception) -> dict[str, str]:
 _STORAGE_MESSAGE = str(StorageUnavailableError())
 
 
+def _request_retry_after(exc: Exception) -> dict[str, str]:
+    seconds = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
+
+
+def _close(_: Exception) -> dict[str, str]:
+    # Reading stopped part-way: close, so the client stops sending. (Any answer that leaves a
+    # body unread closes the connection too: `UnreadBodyGuard` in app.py.)
+    return {"Connection": "close"}
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorAnswer:
     """How one exception type is answered."""
@@ -64,8 +81,17 @@ class ErrorAnswer:
 
 ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     RequestError: ErrorAnswer(400),
-    # The rest of the body is not read; close the connection so the client stops sending.
-    UploadTooLargeError: ErrorAnswer(413, headers=lambda _: {"Connection": "close"}),
+    UploadTooLargeError: ErrorAnswer(413, headers=_close),
+    UploadTimeoutError: ErrorAnswer(408, headers=_close),
+    TooManyUploadsError: ErrorAnswer(503, headers=_request_retry_after),
+    UploadStorageError: ErrorAnswer(
+        503,
+        message=(
+            "The server cannot store uploads right now (its disk is full or unavailable). "
+            "Send the file again in a few minutes."
+        ),
+        headers=_request_retry_after,
+    ),
     InvalidHeaderError: ErrorAnswer(400, "invalid_header"),
     InvalidAudioError: ErrorAnswer(422, "invalid_audio"),
     TranscriptionError: ErrorAnswer(

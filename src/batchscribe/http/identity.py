@@ -1,7 +1,8 @@
 """Extracts who made a request (`RequestContext`) from its headers, with the plan's fallbacks.
 
-Header values are untrusted: they are bounded to 256 characters and may not contain control
-characters. A tenant id that is not a UUID v4 is replaced by a fresh one, logged (shortened and
+Header values are untrusted: they are bounded to 256 characters, may not contain control
+characters, and each identity header may be sent once (two copies are refused, never resolved by
+picking one). A tenant id that is not a UUID v4 is replaced by a fresh one, logged (shortened and
 escaped) and reported back in an `X-Warning` response header, so a typo never mixes tenants.
 The `MOCK_*` fallbacks come from the app's Settings, so a `.env` file sets them too.
 """
@@ -28,12 +29,11 @@ DEFAULT_USER_ID = "system"
 
 
 class InvalidHeaderError(ValueError):
-    """A header value is too long or contains control characters (HTTP 400)."""
+    """An identity header is sent twice, too long or contains control characters (HTTP 400)."""
 
-    def __init__(self, header: str, problem: str) -> None:
-        super().__init__(
-            f"Header {header} {problem}. Send at most {MAX_HEADER_CHARS} printable characters."
-        )
+    def __init__(self, header: str, problem: str, remedy: str | None = None) -> None:
+        remedy = remedy or f"Send at most {MAX_HEADER_CHARS} printable characters."
+        super().__init__(f"Header {header} {problem}. {remedy}")
         self.header = header
 
 
@@ -61,9 +61,13 @@ def _check(header: str, value: str) -> str:
 
 
 def _header(request: Request, name: str) -> str | None:
-    raw = request.headers.get(name)
-    if raw is None:
+    values = request.headers.getlist(name)
+    if not values:
         return None
+    # Two copies are ambiguous (which one did the proxy set?): refuse rather than pick one.
+    if len(values) > 1:
+        raise InvalidHeaderError(name, "was sent more than once", "Send it once.")
+    raw = values[0]
     # ASGI servers hand header bytes over as latin-1; clients send UTF-8 for non-ASCII ids.
     try:
         raw = raw.encode("latin-1").decode("utf-8")
@@ -93,7 +97,8 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
     replaced by a new UUID v4 and noted in `request.state.context_warnings`.
     user_id: `X-User-ID`, else `MOCK_USER_ID`, else "system". account_id: `X-Account-ID` or
     None. The `MOCK_*` values come from `settings`, by default the app's (`app_settings`).
-    Raises `InvalidHeaderError` for an oversized or control-character header.
+    Raises `InvalidHeaderError` for an identity header sent twice, oversized or with control
+    characters.
     """
     settings = settings or app_settings(request)
     interaction_id = str(uuid.uuid4())

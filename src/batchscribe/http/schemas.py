@@ -195,15 +195,25 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "No file, empty file, bad header or extension."},
+    400: {
+        "model": ErrorResponse,
+        "description": (
+            "No file, empty file, bad or repeated identity header, unsupported extension, "
+            "unknown form field, too many form parts."
+        ),
+    },
+    403: {"model": ErrorResponse, "description": "Sent by another site's page (Origin)."},
+    408: {"model": ErrorResponse, "description": "The body stalled or took too long."},
     413: {
         "model": ErrorResponse,
-        "description": "Larger than MAX_UPLOAD_MB, or longer than the audio limit "
-        "(`audio_too_long`).",
+        "description": "The request body is larger than MAX_UPLOAD_MB, or the recording longer "
+        "than the audio limit (`audio_too_long`).",
     },
     422: {"model": ErrorResponse, "description": "Not decodable audio, corrupt, zero duration."},
     503: {
         "model": ErrorResponse,
-        "description": "Engine unavailable, busy, or storage unavailable; see Retry-After.",
+        "description": (
+            "Engine unavailable or busy, too many uploads, or storage unavailable; see Retry-After."
+        ),
     },
 }

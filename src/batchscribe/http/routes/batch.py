@@ -11,13 +11,11 @@ from fastapi.responses import JSONResponse
 from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
 from batchscribe.http.identity import context_headers
 from batchscribe.http.schemas import ERROR_RESPONSES, BatchProcessResponse
-from batchscribe.http.upload import receive_upload, reject_unknown_fields
+from batchscribe.http.upload import PROCESS_FIELDS, UploadLimits, receive_upload
 from batchscribe.http.views import result_view
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 
 router = APIRouter(tags=["batch"])
-
-PROCESS_FIELDS = frozenset({"file"})
 
 _MULTIPART_BODY: dict[str, Any] = {
     "requestBody": {
@@ -59,8 +57,9 @@ async def process_batch_audio(
     `BatchProcessingCompleted` event: a job the request waits for (at most
     MAX_SYNC_AUDIO_SECONDS of audio; longer recordings go to `POST /batch/jobs`). Identity comes
     from `X-Tenant-ID`, `X-User-ID` and `X-Account-ID` (optional)."""
-    upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
-    reject_unknown_fields(upload, PROCESS_FIELDS)
+    upload = await receive_upload(
+        request, UploadLimits.from_settings(settings), accepted=PROCESS_FIELDS
+    )
     job, result = await jobs.process(context, upload, request.is_disconnected)
     event = await anyio.to_thread.run_sync(events.delivery, job.id)
     body = result_view(job, result, event)

@@ -24,7 +24,7 @@ from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
 from batchscribe.http.exceptions import UploadError
 from batchscribe.http.identity import context_headers, warn_if_tenant_generated
 from batchscribe.http.schemas import ERROR_RESPONSES, ErrorResponse, JobAccepted, JobList, JobView
-from batchscribe.http.upload import ReceivedUpload, receive_upload, reject_unknown_fields
+from batchscribe.http.upload import ReceivedUpload, UploadLimits, receive_upload
 from batchscribe.http.views import job_view
 from batchscribe.jobs.models import Job, JobStatus
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
@@ -161,8 +161,9 @@ async def submit_job(
     progress and the result. The job id is the interaction id of its events. With an
     `Idempotency-Key`, the same key and audio within 24 hours return the existing job."""
     key = _idempotency_key(idempotency_key)
-    upload = await receive_upload(request, settings.max_upload_bytes, settings.upload_dir)
-    reject_unknown_fields(upload, JOB_FIELDS)
+    upload = await receive_upload(
+        request, UploadLimits.from_settings(settings), accepted=JOB_FIELDS
+    )
     language, metadata = _language(upload), _metadata(upload)
     submitted = await jobs.submit(
         context, upload, language=language, metadata=metadata, idempotency_key=key
