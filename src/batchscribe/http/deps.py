@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
+from batchscribe.auth import Authenticator
 from batchscribe.config import Settings
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.http.identity import app_settings, get_request_context
+from batchscribe.http.auth import (
+    authenticated_context,
+    authenticator,
+    bearer_scheme,
+    require_metrics_access,
+)
+from batchscribe.http.identity import app_settings
 from batchscribe.identity import RequestContext
 from batchscribe.services.jobs import JobService
 from batchscribe.services.runtime import ServiceRuntime
@@ -22,10 +30,22 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_context(request: Request, settings: SettingsDep) -> RequestContext:
+AuthDep = Annotated[Authenticator, Depends(authenticator)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+
+
+async def get_context(
+    request: Request, settings: SettingsDep, auth: AuthDep, credentials: BearerDep
+) -> RequestContext:
+    """Authentication (AUTH_MODE) and identity in one: a route that takes `ContextDep` is a
+    protected route."""
     # async on purpose: FastAPI runs a plain function in a worker thread, and the interaction id
     # it puts in a context variable (so every log line carries it) would not reach the route.
-    return get_request_context(request, settings)
+    return await authenticated_context(request, settings, auth, credentials)
+
+
+async def get_metrics_access(request: Request, auth: AuthDep, credentials: BearerDep) -> None:
+    await require_metrics_access(request, auth, credentials)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -49,3 +69,5 @@ def get_events(runtime: RuntimeDep) -> EventsRuntime:
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 EventsDep = Annotated[EventsRuntime, Depends(get_events)]
+#: For `dependencies=[...]` of /metrics: Bearer METRICS_TOKEN outside `none` mode.
+MetricsAccess = Depends(get_metrics_access)
