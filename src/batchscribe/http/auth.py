@@ -27,7 +27,7 @@ from batchscribe.auth import (
 from batchscribe.auth.metrics import AUTH_FAILURES
 from batchscribe.auth.modes import GATEWAY_HEADER
 from batchscribe.config import Settings
-from batchscribe.http.identity import get_request_context
+from batchscribe.http.identity import app_settings, get_request_context
 from batchscribe.identity import RequestContext
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ bearer_scheme = HTTPBearer(
 
 
 def authenticator(request: Request) -> Authenticator:
-    """The app's `Authenticator` (built by the app factory's lifespan)."""
-    auth: Authenticator = request.app.state.auth
+    """The app's `Authenticator`, built by the app factory's lifespan. An app assembled without
+    the factory gets one from its settings on first use (`none` and `gateway` modes need no
+    database; `api_key` does, and refuses)."""
+    auth: Authenticator | None = getattr(request.app.state, "auth", None)
+    if auth is None:
+        auth = Authenticator(app_settings(request), None)
+        request.app.state.auth = auth
     return auth
 
 
