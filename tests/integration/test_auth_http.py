@@ -236,3 +236,19 @@ def test_logs_carry_the_key_prefix_and_tenant_never_the_key(
     text = "\n".join(logs.lines)
     for secret in (world.key_a, world.key_b, world.revoked_key, sent, "not-a-key", "QQQQQQQQ"):
         assert secret not in text
+
+
+def test_the_api_documentation_declares_what_protected_operations_need(
+    client: TestClient, world: AuthWorld
+) -> None:
+    """/docs offers an Authorize button in api_key mode; in none mode nothing is required."""
+    document = client.get("/openapi.json").json()
+    assert document["paths"]["/batch/jobs"]["post"]["security"] == [{"ApiKey": []}]
+    assert document["paths"]["/events/{interaction_id}"]["get"]["security"] == [{"ApiKey": []}]
+    assert document["paths"]["/metrics"]["get"]["security"] == [{"MetricsToken": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    with serve(world.settings(auth_mode="none")) as open_:
+        plain = open_.get("/openapi.json").json()
+    assert "securitySchemes" not in plain["components"]
+    assert "security" not in plain["paths"]["/batch/jobs"]["post"]

@@ -148,8 +148,8 @@ def test_the_cache_is_bounded_against_made_up_keys(store: KeyStore) -> None:
 def test_last_use_is_written_in_one_batch_not_per_request(
     store: KeyStore, statements: Statements
 ) -> None:
-    first, key_one = store.create(str(uuid.uuid4()))
-    second, key_two = store.create(str(uuid.uuid4()))
+    first, _ = store.create(str(uuid.uuid4()))
+    second, _ = store.create(str(uuid.uuid4()))
     recorder = UsageRecorder(store, interval=60)
     statements.seen.clear()
     for n in range(100):

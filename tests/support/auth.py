@@ -24,7 +24,8 @@ from tests.support.jobs import completed_job, job_store, new_job
 #: Words that exist only in tenant A's transcript: any answer containing them leaked it.
 SECRET_WORDS = "zanzibar quokka marmalade"
 
-#: Routes every mode serves without authentication.
+#: Routes every mode serves without authentication, written out here so that a route made
+#: public in the code by mistake fails the tests.
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from batchscribe import cli
-from batchscribe.auth import AuthenticationError, AuthMode, Authenticator, resolve_mode
+from batchscribe.auth import AuthenticationError, Authenticator, AuthMode, resolve_mode
 from batchscribe.auth.exceptions import MetricsHiddenError
 from batchscribe.auth.modes import check_gateway_secret, log_mode
 from batchscribe.config import ConfigError, Settings, is_loopback_host, load_settings

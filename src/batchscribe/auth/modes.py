@@ -28,6 +28,11 @@ from batchscribe.config import Settings, is_loopback_host
 logger = logging.getLogger(__name__)
 
 GATEWAY_HEADER = "X-Gateway-Secret"
+#: Routes every mode serves to anyone: probes, the web page and the API documentation (plus
+#: the static files under /static/). Everything else that needs an identity is protected.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 BEARER_CHALLENGE = 'Bearer realm="batchscribe"'
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from batchscribe import __version__
 from batchscribe.auth import Authenticator
 from batchscribe.config import Settings, get_settings
+from batchscribe.http.auth import document_security
 from batchscribe.http.errors import install_error_handlers
 from batchscribe.http.routes import batch, health, jobs, web
 from batchscribe.http.routes import events as events_routes
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.state.settings = settings
     app.add_middleware(RequestMetricsMiddleware)
     install_error_handlers(app)
+    document_security(app, settings)
     app.include_router(batch.router)
     app.include_router(jobs.router)
     app.include_router(health.router)

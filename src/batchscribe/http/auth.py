@@ -12,9 +12,10 @@ counted in `batchscribe_auth_failures_total`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI
 from starlette.requests import Request
 
 from batchscribe.auth import (
@@ -25,19 +26,12 @@ from batchscribe.auth import (
     TenantMismatchError,
 )
 from batchscribe.auth.metrics import AUTH_FAILURES
-from batchscribe.auth.modes import GATEWAY_HEADER
+from batchscribe.auth.modes import GATEWAY_HEADER, PUBLIC_PATHS, resolve_mode
 from batchscribe.config import Settings
 from batchscribe.http.identity import app_settings, get_request_context
 from batchscribe.identity import RequestContext
 
 logger = logging.getLogger(__name__)
-
-#: Documents the bearer scheme in OpenAPI (the Authorize button of /docs); never refuses by
-#: itself, so each mode answers with its own message.
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    description="An API key (bsk_...) when AUTH_MODE=api_key; METRICS_TOKEN for /metrics.",
-)
 
 
 def authenticator(request: Request) -> Authenticator:
@@ -51,8 +45,12 @@ def authenticator(request: Request) -> Authenticator:
     return auth
 
 
-def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    return credentials.credentials.strip() if credentials is not None else None
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme in any case), else None."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def _log_failure(request: Request, reason: str, key: ApiKey | None = None) -> None:
@@ -70,16 +68,13 @@ def _log_failure(request: Request, reason: str, key: ApiKey | None = None) -> No
 
 
 async def authenticated_context(
-    request: Request,
-    settings: Settings,
-    auth: Authenticator,
-    credentials: HTTPAuthorizationCredentials | None,
+    request: Request, settings: Settings, auth: Authenticator
 ) -> RequestContext:
     """The identity of an authenticated request, or the auth error to answer with."""
     key: ApiKey | None = None
     try:
         if auth.mode is AuthMode.API_KEY:
-            token = _token(credentials)
+            token = bearer_token(request)
             key = auth.key_from_cache(token)
             if key is None:  # not remembered: ask the database, off the event loop
                 key = await anyio.to_thread.run_sync(auth.authenticate_key, token)
@@ -96,12 +91,41 @@ async def authenticated_context(
     return context
 
 
-async def require_metrics_access(
-    request: Request, auth: Authenticator, credentials: HTTPAuthorizationCredentials | None
-) -> None:
+async def require_metrics_access(request: Request, auth: Authenticator) -> None:
     """Open in `none` mode; otherwise Bearer METRICS_TOKEN, and 404 while it is unset."""
     try:
-        auth.check_metrics(_token(credentials))
+        auth.check_metrics(bearer_token(request))
     except AuthenticationError as exc:
         _log_failure(request, exc.reason)
         raise
+
+
+def document_security(app: FastAPI, settings: Settings) -> None:
+    """Declare in the OpenAPI document (and so in /docs, with its Authorize button) what the
+    protected operations need in this mode. Nothing in `none` mode: there they need nothing."""
+    mode = resolve_mode(settings)
+    if mode is AuthMode.NONE:
+        return
+    build = app.openapi
+    schemes: dict[str, dict[str, Any]] = {
+        "MetricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"},
+        "ApiKey": {"type": "http", "scheme": "bearer", "description": "An API key (bsk_...)."},
+        "GatewaySecret": {"type": "apiKey", "in": "header", "name": GATEWAY_HEADER},
+    }
+    needed = "ApiKey" if mode is AuthMode.API_KEY else "GatewaySecret"
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        if "securitySchemes" not in document.get("components", {}):
+            document.setdefault("components", {})["securitySchemes"] = {
+                name: schemes[name] for name in (needed, "MetricsToken")
+            }
+            for path, operations in document.get("paths", {}).items():
+                if path in PUBLIC_PATHS:
+                    continue
+                scheme = "MetricsToken" if path == "/metrics" else needed
+                for operation in operations.values():
+                    operation["security"] = [{scheme: []}]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import Depends, Request
 
 from batchscribe.auth import Authenticator
 from batchscribe.config import Settings
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.http.auth import (
-    authenticated_context,
-    authenticator,
-    bearer_scheme,
-    require_metrics_access,
-)
+from batchscribe.http.auth import authenticated_context, authenticator, require_metrics_access
 from batchscribe.http.identity import app_settings
 from batchscribe.identity import RequestContext
 from batchscribe.services.jobs import JobService
@@ -31,21 +25,18 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 AuthDep = Annotated[Authenticator, Depends(authenticator)]
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 
 
-async def get_context(
-    request: Request, settings: SettingsDep, auth: AuthDep, credentials: BearerDep
-) -> RequestContext:
+async def get_context(request: Request, settings: SettingsDep, auth: AuthDep) -> RequestContext:
     """Authentication (AUTH_MODE) and identity in one: a route that takes `ContextDep` is a
     protected route."""
     # async on purpose: FastAPI runs a plain function in a worker thread, and the interaction id
     # it puts in a context variable (so every log line carries it) would not reach the route.
-    return await authenticated_context(request, settings, auth, credentials)
+    return await authenticated_context(request, settings, auth)
 
 
-async def get_metrics_access(request: Request, auth: AuthDep, credentials: BearerDep) -> None:
-    await require_metrics_access(request, auth, credentials)
+async def get_metrics_access(request: Request, auth: AuthDep) -> None:
+    await require_metrics_access(request, auth)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
