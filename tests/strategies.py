@@ -2,7 +2,8 @@
 
 Sections: identity headers and uploads (HTTP layer); events (identities, transcripts, PutEvents
 and publishing failures); the audio pipeline (transcripts with disfluencies); the hosted engines
-(turns, Deepgram words); the AWS tooling (deletion plans between provisioning runs).
+(turns, Deepgram words); the AWS tooling (deletion plans between provisioning runs);
+authentication (keys, schemes and identity headers in every combination).
 """
 
 from __future__ import annotations

@@ -49,6 +49,14 @@ def test_default_mode_is_none_on_loopback_and_api_key_elsewhere() -> None:
     assert resolve_mode(settings(auth_mode="api_key")) is AuthMode.API_KEY
 
 
+def test_limit_defaults_match_the_spec() -> None:
+    defaults = settings()
+    assert defaults.tenant_max_active_jobs == 8
+    assert defaults.tenant_requests_per_minute == 120
+    assert defaults.allow_unauthenticated is False
+    assert defaults.metrics_token is None
+
+
 def test_none_on_a_public_bind_is_one_config_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTH_MODE", "none")
     monkeypatch.setenv("HOST", "0.0.0.0")
