@@ -2,7 +2,10 @@
 # Run:   docker run -p 8000:8000 -v batchscribe-data:/data -e AWS_REGION=... batchscribe
 # Local mode (the service beside a local AWS emulator, no AWS account; not for production):
 #   docker build --build-arg EXTRAS=local -t batchscribe:local .
-#   docker run -p 8000:8000 -e HOST=0.0.0.0 batchscribe:local batchscribe local
+#   docker run -p 127.0.0.1:8000:8000 -e HOST=0.0.0.0 -e AUTH_MODE=none \
+#     -e ALLOW_UNAUTHENTICATED=true batchscribe:local batchscribe local
+# Binding 0.0.0.0 makes AUTH_MODE default to api_key: create keys with
+#   docker exec <container> batchscribe keys create --tenant <uuid>
 FROM python:3.11-slim AS build
 # Optional extras of pyproject.toml to install; empty for production.
 ARG EXTRAS=""

@@ -2,7 +2,8 @@
 
 Sections: identity headers and uploads (HTTP layer); events (identities, transcripts, PutEvents
 and publishing failures); the audio pipeline (transcripts with disfluencies); the hosted engines
-(turns, Deepgram words); the AWS tooling (deletion plans between provisioning runs).
+(turns, Deepgram words); the AWS tooling (deletion plans between provisioning runs);
+authentication (keys, schemes and identity headers in every combination).
 """
 
 from __future__ import annotations
@@ -416,3 +417,40 @@ def hostile_keys(draw: st.DrawFn) -> str:
     """Safe segments with traversal, separators, control and non-ASCII pieces mixed in."""
     pieces = draw(st.lists(st.one_of(SAFE_SEGMENT, HOSTILE_PIECES), min_size=1, max_size=8))
     return draw(st.sampled_from(["/", "", "\\"])).join(pieces)
+
+
+# -- authentication ------------------------------------------------------------------------------
+
+#: Who a drawn request presents itself as: the keys of tenants A and B, a revoked key of A, and
+#: ways of being nobody.
+KEY_ROLES = ("a", "b", "revoked", "unknown", "tampered_a", "truncated_a", "malformed", "absent")
+TENANT_ROLES = ("absent", "a", "a_upper", "b", "random", "garbage")
+
+
+@dataclass(frozen=True)
+class AuthAttempt:
+    """One request's credentials and identity headers, as roles the test turns into values."""
+
+    key: str
+    scheme: str
+    tenant: str
+    user: str | None
+    spaces: int
+
+    @property
+    def presents_a_valid_key(self) -> bool:
+        return self.key in ("a", "b") and self.scheme.lower() == "bearer"
+
+
+@st.composite
+def auth_attempts(draw: st.DrawFn) -> AuthAttempt:
+    """Combinations of a key (valid, revoked, unknown, altered, malformed or none), an
+    Authorization scheme (Bearer in any case, or another), an X-Tenant-ID (the key's own,
+    another tenant's, a random or a malformed one, or none) and an optional X-User-ID."""
+    return AuthAttempt(
+        key=draw(st.sampled_from(KEY_ROLES)),
+        scheme=draw(st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", "Token"])),
+        tenant=draw(st.sampled_from(TENANT_ROLES)),
+        user=draw(st.none() | st.from_regex(r"[A-Za-z0-9@._-]{1,40}", fullmatch=True)),
+        spaces=draw(st.integers(1, 3)),
+    )

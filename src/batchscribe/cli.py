@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from batchscribe import __version__
+from batchscribe.auth import cli as auth_cli
 from batchscribe.config import Settings, exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The operations tools of the events and AWS components register their own subcommands.
     events_cli.register(sub)
     infra_cli.register(sub)
+    auth_cli.register(sub)
     return parser
 
 

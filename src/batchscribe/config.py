@@ -9,6 +9,7 @@ and what it accepts), and every entry point prints those lines and exits 2, neve
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 import sys
@@ -33,7 +34,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-SECRET_FIELDS = ("aws_secret_access_key", "aws_session_token", "deepgram_api_key", "openai_api_key")
+SECRET_FIELDS = (
+    "aws_secret_access_key",
+    "aws_session_token",
+    "deepgram_api_key",
+    "openai_api_key",
+    "gateway_secret",
+    "metrics_token",
+)
 
 
 class Settings(BaseSettings):
@@ -138,6 +146,47 @@ class Settings(BaseSettings):
     max_sync_audio_seconds: float = Field(600, gt=0)
     keep_audio: bool = False
 
+    # Authentication and tenancy (SPEC 12). Declared in this order on purpose: a validator sees
+    # the fields declared before it (`host`, then `allow_unauthenticated`, then `auth_mode`).
+    allow_unauthenticated: bool = Field(
+        False, description="Allow AUTH_MODE=none on a bind address other than loopback."
+    )
+    auth_mode: Literal["api_key", "gateway", "none"] | None = Field(
+        None, description="api_key, gateway or none; default none on loopback, else api_key."
+    )
+    gateway_secret: SecretStr | None = Field(None, validate_default=True)
+    metrics_token: SecretStr | None = None
+    tenant_max_active_jobs: int = Field(8, ge=1, le=100000)
+    tenant_requests_per_minute: int = Field(120, ge=1, le=1000000)
+
+    @field_validator("auth_mode")
+    @classmethod
+    def _none_only_on_loopback(cls, value: str | None, info: ValidationInfo) -> Any:
+        host = str(info.data.get("host", ""))
+        if (
+            value == "none"
+            and not is_loopback_host(host)
+            and not info.data.get("allow_unauthenticated")
+        ):
+            raise ValueError(
+                f"none on HOST={host} lets anyone who reaches it act as any tenant; use "
+                "AUTH_MODE=api_key (keys from `batchscribe keys create`) or gateway, or set "
+                "ALLOW_UNAUTHENTICATED=true if something else guards this address"
+            )
+        return value
+
+    @field_validator("gateway_secret")
+    @classmethod
+    def _gateway_needs_its_secret(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if info.data.get("auth_mode") != "gateway":
+            return value
+        if value is None or len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "required by AUTH_MODE=gateway: a random value of at least 16 characters that "
+                "the gateway sends as X-Gateway-Secret (e.g. `openssl rand -hex 32`)"
+            )
+        return value
+
     @field_validator("deepgram_base_url", "openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -224,6 +273,18 @@ def _without_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(not a valid URL)"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine (127.0.0.0/8, ::1,
+    localhost). `0.0.0.0`, `::`, other names and addresses are reachable from elsewhere."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(Exception):

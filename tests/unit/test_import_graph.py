@@ -13,7 +13,7 @@ import batchscribe
 PACKAGE_ROOT = Path(batchscribe.__file__).resolve().parent
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
 #: Packages that must run without a web framework, even through what they import.
-FRAMEWORK_FREE = ("pipeline", "events", "services")
+FRAMEWORK_FREE = ("pipeline", "events", "services", "auth")
 #: The seed plan's module names, kept as re-exports of the real homes. They are entry points
 #: for users; nothing inside the package may depend on them.
 SEED_SHIMS = ("models", "utils", "routers")

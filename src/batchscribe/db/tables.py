@@ -108,3 +108,19 @@ outbox = sa.Table(
     sa.Index("outbox_lease", "status", "lease_expires_at"),
     sa.Index("outbox_sent", "status", "sent_at"),
 )
+
+# API keys (SPEC 12): never the key itself, only its SHA-256 and the 8 characters shown to
+# people (`bsk_` + these) to tell keys apart in listings and logs.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("prefix", sa.String(8), nullable=False, unique=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(256)),
+    sa.Column("default_user", sa.String(256)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("last_used_at", sa.Double),
+    sa.Column("revoked_at", sa.Double),
+    sa.Index("api_keys_tenant", "tenant_id", "created_at"),
+)

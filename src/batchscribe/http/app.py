@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchscribe import __version__
+from batchscribe.auth import Authenticator
 from batchscribe.config import Settings, get_settings
+from batchscribe.http.auth import document_security
 from batchscribe.http.errors import install_error_handlers
 from batchscribe.http.origin import CrossOriginGuard, cross_origin_check_applies
 from batchscribe.http.routes import batch, health, jobs, web
@@ -107,10 +109,14 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         # Migrations, worker start-up and the relay's first reads block: not on the loop.
         await anyio.to_thread.run_sync(runtime.start)
         app.state.runtime = runtime
+        app.state.auth = Authenticator(settings, runtime.db)
+        app.state.auth.start()
         try:
             yield
         finally:
             logger.info("stopping batchscribe")
+            # Writes the last coalesced key uses while the database is still open.
+            await anyio.to_thread.run_sync(app.state.auth.stop)
             # Blocks for up to SHUTDOWN_GRACE_SECONDS while jobs hand back and the relay drains.
             await anyio.to_thread.run_sync(runtime.stop)
 
@@ -132,6 +138,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(UnreadBodyGuard)
     install_error_handlers(app)
+    document_security(app, settings)
     app.include_router(batch.router)
     app.include_router(jobs.router)
     app.include_router(health.router)

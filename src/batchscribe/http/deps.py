@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from batchscribe.auth import Authenticator
 from batchscribe.config import Settings
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.http.identity import app_settings, get_request_context
+from batchscribe.http.auth import authenticated_context, authenticator, require_metrics_access
+from batchscribe.http.identity import app_settings
 from batchscribe.identity import RequestContext
 from batchscribe.services.jobs import JobService
 from batchscribe.services.runtime import ServiceRuntime
@@ -22,10 +24,19 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_context(request: Request, settings: SettingsDep) -> RequestContext:
+AuthDep = Annotated[Authenticator, Depends(authenticator)]
+
+
+async def get_context(request: Request, settings: SettingsDep, auth: AuthDep) -> RequestContext:
+    """Authentication (AUTH_MODE) and identity in one: a route that takes `ContextDep` is a
+    protected route."""
     # async on purpose: FastAPI runs a plain function in a worker thread, and the interaction id
     # it puts in a context variable (so every log line carries it) would not reach the route.
-    return get_request_context(request, settings)
+    return await authenticated_context(request, settings, auth)
+
+
+async def get_metrics_access(request: Request, auth: AuthDep) -> None:
+    await require_metrics_access(request, auth)
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -49,3 +60,5 @@ def get_events(runtime: RuntimeDep) -> EventsRuntime:
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 EventsDep = Annotated[EventsRuntime, Depends(get_events)]
+#: For `dependencies=[...]` of /metrics: Bearer METRICS_TOKEN outside `none` mode.
+MetricsAccess = Depends(get_metrics_access)

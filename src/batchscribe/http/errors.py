@@ -18,6 +18,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from batchscribe.auth.exceptions import (
+    AuthenticationError,
+    MetricsHiddenError,
+    TenantLimitError,
+    TenantMismatchError,
+)
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.exceptions import (
@@ -50,6 +56,11 @@ logger = logging.getLogger(__name__)
 def _retry_after(exc: Exception) -> dict[str, str]:
     seconds = getattr(exc, "retry_after", None)
     return {"Retry-After": str(seconds)} if seconds else {}
+
+
+def _challenge(exc: Exception) -> dict[str, str]:
+    challenge = getattr(exc, "challenge", None)
+    return {"WWW-Authenticate": challenge} if challenge else {}
 
 
 _STORAGE_MESSAGE = str(StorageUnavailableError())
@@ -120,6 +131,11 @@ ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
         "outbox_unavailable",
         message="The event store cannot be read right now; try again shortly.",
     ),
+    # Authentication and tenancy (SPEC 12): the code comes from the exception.
+    AuthenticationError: ErrorAnswer(401, headers=_challenge),
+    TenantMismatchError: ErrorAnswer(403),
+    TenantLimitError: ErrorAnswer(429, headers=_retry_after),
+    MetricsHiddenError: ErrorAnswer(404),
 }
 
 

@@ -15,6 +15,7 @@ import uuid
 
 from starlette.requests import Request
 
+from batchscribe.auth import ApiKey, TenantMismatchError
 from batchscribe.config import Settings, get_settings
 from batchscribe.identity import RequestContext
 from batchscribe.logging_setup import interaction_id_var
@@ -90,15 +91,29 @@ def _fallback(value: str | None) -> str | None:
     return value or None
 
 
-def get_request_context(request: Request, settings: Settings | None = None) -> RequestContext:
+def _tenant_of_key(key: ApiKey, header: str | None) -> str:
+    """With authentication the key names the tenant; a header naming another is refused."""
+    if header is not None and header.lower() != key.tenant_id:
+        raise TenantMismatchError(
+            f"{TENANT_HEADER} names another tenant than this API key's. Leave the header out "
+            "(the key names its tenant) or use a key of that tenant."
+        )
+    return key.tenant_id
+
+
+def get_request_context(
+    request: Request, settings: Settings | None = None, *, key: ApiKey | None = None
+) -> RequestContext:
     """The identity of `request`: tenant, user, account and a new interaction id.
 
     tenant_id: `X-Tenant-ID`, else `MOCK_TENANT_ID`, else a new UUID v4; an invalid value is
     replaced by a new UUID v4 and noted in `request.state.context_warnings`.
     user_id: `X-User-ID`, else `MOCK_USER_ID`, else "system". account_id: `X-Account-ID` or
     None. The `MOCK_*` values come from `settings`, by default the app's (`app_settings`).
-    Raises `InvalidHeaderError` for an identity header sent twice, oversized or with control
-    characters.
+    Raises `InvalidHeaderError` for an oversized or control-character header.
+
+    With an authenticated API `key` (AUTH_MODE=api_key) the tenant is the key's (an X-Tenant-ID
+    naming another raises `TenantMismatchError`) and the user defaults to the key's.
     """
     settings = settings or app_settings(request)
     interaction_id = str(uuid.uuid4())
@@ -110,6 +125,8 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
 
     tenant_source = "header"
     tenant = _header(request, TENANT_HEADER)
+    if key is not None:
+        tenant, tenant_source = _tenant_of_key(key, tenant), "api_key"
     if tenant is None:
         tenant, tenant_source = _fallback(settings.mock_tenant_id), "env"
     if tenant is None:
@@ -131,7 +148,8 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
     else:
         tenant = tenant.lower()
 
-    user = _header(request, USER_HEADER) or _fallback(settings.mock_user_id) or DEFAULT_USER_ID
+    default_user = key.default_user if key is not None else _fallback(settings.mock_user_id)
+    user = _header(request, USER_HEADER) or default_user or DEFAULT_USER_ID
     user = _check("MOCK_USER_ID", user) if user != DEFAULT_USER_ID else user
     account = _header(request, ACCOUNT_HEADER)
 
@@ -147,6 +165,7 @@ def get_request_context(request: Request, settings: Settings | None = None) -> R
             "tenant_source": tenant_source,
             "user_id": shorten(user, 64),
             "account_id": shorten(account, 64) if account else None,
+            **({"key_prefix": key.display} if key is not None else {}),
         },
     )
     return context

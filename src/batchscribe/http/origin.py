@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from batchscribe.auth.modes import AuthMode, resolve_mode
 from batchscribe.config import Settings
 from batchscribe.http.identity import shorten
 
@@ -40,10 +41,11 @@ CROSS_ORIGIN_MESSAGE = (
 
 
 def cross_origin_check_applies(settings: Settings) -> bool:
-    """Whether unsafe cross-origin browser requests are refused: always in AUTH_MODE `none`,
-    today's only mode. The authenticated modes (`api_key`, `gateway`) switch it off here."""
-    del settings  # the authentication mode will be read from here
-    return True
+    """Whether unsafe cross-origin browser requests are refused: in AUTH_MODE `none`, where a
+    visitor's browser could otherwise upload in the name of MOCK_TENANT_ID. With `api_key` or
+    `gateway`, a request must carry a key or the gateway's secret, which another site's page
+    does not have."""
+    return resolve_mode(settings) is AuthMode.NONE
 
 
 def _host_and_port(netloc: str) -> tuple[str, int | None] | None:

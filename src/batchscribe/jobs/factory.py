@@ -14,6 +14,12 @@ from batchscribe.events.schema import DataRef
 from batchscribe.jobs.store import JobStore
 
 
+def claim_check_key(job_id: str) -> str:
+    """Where an oversize event's transcripts are stored in the blob store (deleted with the
+    job's result after RETENTION_DAYS)."""
+    return f"events/{job_id}.json"
+
+
 def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
     """With an S3 blob store, oversize events carry a reference to an S3 document instead of
     their transcripts (SPEC 14); with a file store there is nothing a consumer could read."""
@@ -21,7 +27,7 @@ def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
         return None
 
     def store(job_id: str, document: bytes) -> DataRef:
-        stored = blobs.put_stream(f"events/{job_id}.json", io.BytesIO(document))
+        stored = blobs.put_stream(claim_check_key(job_id), io.BytesIO(document))
         return DataRef(uri=stored.uri, bytes=stored.size, sha256=stored.sha256)
 
     return store

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from batchscribe.auth.limits import check_active_jobs
+from batchscribe.auth.service import active_jobs_limit
 from batchscribe.blobs.base import BlobStore
 from batchscribe.blobs.exceptions import BlobNotFoundError, BlobStoreError
 from batchscribe.config import Settings
@@ -215,6 +217,7 @@ class JobService:
             )
             if existing is not None:
                 return Submitted(existing, replayed=True)
+        await self._check_tenant_limit(context.tenant_id)
         key = f"audio/{context.interaction_id}"
         await self._storage(lambda: self.blobs.put_file(key, upload.path))
         new = NewJob(
@@ -265,6 +268,14 @@ class JobService:
         if info.duration_seconds > limit:
             raise _too_long(limit, mode)
         return info
+
+    async def _check_tenant_limit(self, tenant_id: str) -> None:
+        """TENANT_MAX_ACTIVE_JOBS (api_key and gateway modes), counted in the database so it
+        holds across instances; `TenantLimitError` (429) when the tenant is at it."""
+        limit = active_jobs_limit(self.settings)
+        if limit is not None:
+            active = await self._storage(lambda: self.store.count_active(tenant_id))
+            check_active_jobs(active, limit)
 
     async def _storage(self, call: Callable[[], Any]) -> Any:
         """A blocking storage call in a thread; storage faults become `StorageUnavailableError`."""

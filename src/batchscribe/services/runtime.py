@@ -25,7 +25,7 @@ from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.listen import PostgresListener
 from batchscribe.db.setup import open_database, prepare_database
 from batchscribe.events.runtime import EventsRuntime
-from batchscribe.jobs.factory import job_store
+from batchscribe.jobs.factory import claim_check_key, job_store
 from batchscribe.jobs.store import JobStore
 from batchscribe.jobs.supervisor import WorkerSupervisor
 from batchscribe.metrics import STORAGE_FAILURES
@@ -191,7 +191,12 @@ class ServiceRuntime:
         self._next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
         redacted = self.store.redact_finished(self.settings.retention_days * 86400)
         for job in redacted:
-            for key in (job.result_key, job.audio_key if not self.settings.keep_audio else None):
+            keys = (
+                job.result_key,
+                job.audio_key if not self.settings.keep_audio else None,
+                claim_check_key(job.id),  # an oversize event's transcripts, if it had one
+            )
+            for key in keys:
                 if key:
                     try:
                         self.blobs.delete(key)

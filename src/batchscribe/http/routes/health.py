@@ -6,7 +6,7 @@ import anyio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from batchscribe.http.deps import EventsDep, RuntimeDep
+from batchscribe.http.deps import EventsDep, MetricsAccess, RuntimeDep
 from batchscribe.http.schemas import (
     Component,
     EngineReadiness,
@@ -45,8 +45,16 @@ async def readyz(runtime: RuntimeDep, events: EventsDep, response: Response) -> 
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[MetricsAccess],
+)
 def metrics() -> Response:
-    """Sync on purpose: the outbox gauges query the database when scraped, so FastAPI runs this
+    """Open in AUTH_MODE=none; otherwise `Authorization: Bearer <METRICS_TOKEN>`, and 404 while
+    METRICS_TOKEN is unset.
+
+    Sync on purpose: the outbox gauges query the database when scraped, so FastAPI runs this
     in its thread pool instead of on the event loop."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

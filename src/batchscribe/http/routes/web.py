@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from batchscribe.auth import resolve_mode
 from batchscribe.http.deps import SettingsDep
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE, html_accept_attribute
 
@@ -59,6 +60,8 @@ async def index(settings: SettingsDep) -> HTMLResponse:
     """
     limit = _format_megabytes(settings.max_upload_mb)
     page = _page_template().replace("__MAX_UPLOAD_MB__", limit)
+    # The page asks for an API key in api_key mode (and keeps it in sessionStorage).
+    page = page.replace("__AUTH_MODE__", str(resolve_mode(settings)))
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 

@@ -51,9 +51,21 @@
     rawTranscript: $("raw-transcript"),
     cleanedTranscript: $("cleaned-transcript"),
     copyLive: $("copy-live"),
+    keyCard: $("key-card"),
+    keyForm: $("key-form"),
+    keyInput: $("api-key"),
+    keyForget: $("key-forget"),
+    keyStatus: $("key-status"),
+    tenantField: $("tenant-field"),
   };
 
   const STORAGE_KEY = "batchscribe.identity.v1";
+  // AUTH_MODE, written into the page by the server. In api_key mode the page asks for a key,
+  // keeps it in sessionStorage (this tab only, gone when it closes) and sends it as a Bearer
+  // token; the key names the tenant, so the tenant field is not used.
+  const AUTH_MODE = document.body.dataset.authMode || "none";
+  const NEEDS_KEY = AUTH_MODE === "api_key";
+  const KEY_STORAGE = "batchscribe.apiKey.v1";
   const MIB = 1024 * 1024;
   const maxUploadMb = Number.parseFloat(document.body.dataset.maxUploadMb || "");
   const FINAL_EVENT_STATES = new Set(["sent", "held", "failed", "too_large"]);
@@ -73,6 +85,7 @@
     pollTimer: null,
     transcripts: { raw: "", cleaned: "" },
     recording: null, // { recorder, stream, chunks, started, timer, ext }
+    apiKey: "", // api_key mode: the key of this tab (also in sessionStorage)
   };
 
   // ---------- small helpers ----------
@@ -170,6 +183,7 @@
     for (const f of identityFields) {
       const value = f.input.value.trim();
       if (!value) continue;
+      if (NEEDS_KEY && f.key === "tenant") continue; // the key names the tenant
       if (!PRINTABLE_ASCII.test(value)) {
         f.input.setAttribute("aria-invalid", "true");
         els.identityError.textContent =
@@ -182,6 +196,87 @@
       headers[f.header] = value;
     }
     return headers;
+  }
+
+  // ---------- API key (api_key mode) ----------
+
+  function storedKey() {
+    try {
+      return window.sessionStorage.getItem(KEY_STORAGE) || "";
+    } catch (_) {
+      return state.apiKey || "";
+    }
+  }
+
+  function keyLabel(key) {
+    return `${key.slice(0, 12)}…`;
+  }
+
+  function showKeyState(kind, text) {
+    els.keyStatus.textContent = text;
+    els.keyStatus.dataset.state = kind;
+    els.keyForget.hidden = !storedKey();
+  }
+
+  function rememberKey(key) {
+    state.apiKey = key;
+    try {
+      if (key) window.sessionStorage.setItem(KEY_STORAGE, key);
+      else window.sessionStorage.removeItem(KEY_STORAGE);
+    } catch (_) {
+      // Storage disabled: the key lives in this page until it is reloaded.
+    }
+  }
+
+  function currentKey() {
+    return state.apiKey || storedKey();
+  }
+
+  function askForKey(kind, text) {
+    els.keyCard.hidden = false;
+    showKeyState(kind, text);
+    els.keyInput.value = "";
+    els.keyInput.setAttribute("aria-invalid", kind === "refused" ? "true" : "false");
+    els.keyInput.focus();
+  }
+
+  function authHeaders() {
+    const key = NEEDS_KEY ? currentKey() : "";
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  function setUpKeyPrompt() {
+    if (!NEEDS_KEY) return;
+    els.keyCard.hidden = false;
+    els.tenantField.hidden = true;
+    const key = currentKey();
+    if (key) {
+      showKeyState("set", `Using the key ${keyLabel(key)} in this tab.`);
+    } else {
+      showKeyState("missing", "Enter your API key to upload.");
+    }
+    els.keyForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const key = els.keyInput.value.trim();
+      if (!key) {
+        askForKey("missing", "Paste your API key first: it starts with bsk_.");
+        return;
+      }
+      if (!PRINTABLE_ASCII.test(key)) {
+        askForKey("refused", "That is not an API key: keys are letters, digits, - and _ after bsk_.");
+        return;
+      }
+      rememberKey(key);
+      els.keyInput.value = "";
+      els.keyInput.removeAttribute("aria-invalid");
+      showKeyState("set", `Using the key ${keyLabel(key)} in this tab.`);
+      // A refused upload can go again with the new key.
+      if (!els.errorBox.hidden && state.lastUpload) els.retryRow.hidden = false;
+    });
+    els.keyForget.addEventListener("click", () => {
+      rememberKey("");
+      askForKey("missing", "The key was forgotten. Enter a key to upload again.");
+    });
   }
 
   // ---------- busy state ----------
@@ -241,6 +336,41 @@
     const ref = interactionId ? ` Reference: ${interactionId}.` : "";
     const detail = (message ? `Server said: ${message}` : "") + ref;
     switch (status) {
+      case 401: {
+        if (code === "gateway_secret_required") {
+          return {
+            title: "This server only accepts requests through its gateway",
+            advice: "Open the page through the address your organisation gave you, not the server's own address.",
+            detail,
+          };
+        }
+        const why = {
+          authentication_required: "This server needs an API key. Enter yours above, then press Try again.",
+          invalid_api_key: "The server did not recognise the key. Check that you pasted the whole key (it starts with bsk_), or ask whoever runs this server for a new one; enter it above, then press Try again.",
+          api_key_revoked: "This key was revoked. Ask whoever runs this server for a new one; enter it above, then press Try again.",
+        };
+        return {
+          title: "The API key was not accepted",
+          advice: why[code] || why.invalid_api_key,
+          detail,
+          retry: true,
+          refusedKey: true,
+        };
+      }
+      case 403:
+        if (code === "tenant_mismatch") {
+          return {
+            title: "The tenant does not match your API key",
+            advice: "Your key already names your tenant: clear the Tenant ID field, then try again.",
+            detail,
+            retry: true,
+          };
+        }
+        return {
+          title: "The server refused this request",
+          advice: "Open the page from the server's own address, then try again.",
+          detail,
+        };
       case 400:
         if (code === "invalid_header") {
           return {
@@ -278,6 +408,8 @@
           ? `Wait about ${seconds} second${seconds === 1 ? "" : "s"}, then try again.`
           : "Wait a little, then try again.";
         const reasons = {
+          rate_limited: ["Too many requests", "Your tenant sent more requests this minute than the server allows."],
+          too_many_active_jobs: ["Too many transcriptions at once", "Your tenant already has as many transcriptions queued or running as the server allows."],
           engine_unavailable: ["The speech engine is not available", "The server cannot transcribe right now."],
           transcription_failed: ["Transcription failed on the server", "The speech engine stopped before finishing this file."],
         };
@@ -303,6 +435,18 @@
     const headers = identityHeaders();
     if (headers === null) return;
     saveIdentity();
+    if (NEEDS_KEY && !currentKey()) {
+      state.lastUpload = { blob, name };
+      els.statusCard.hidden = false;
+      showError({
+        title: "An API key is needed",
+        advice: "Enter the API key you were given in the API key field above, then press Try again.",
+        retry: true,
+      });
+      askForKey("missing", "Enter your API key to upload.");
+      return;
+    }
+    Object.assign(headers, authHeaders());
 
     clearError();
     stopPolling();
@@ -383,9 +527,14 @@
         }
         renderResult(data, xhr.getResponseHeader("X-Warning"), elapsed);
       } else {
-        showError(explainHttpError(
+        const explained = explainHttpError(
           xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After"), interactionId,
-        ));
+        );
+        showError(explained);
+        if (explained.refusedKey && NEEDS_KEY) {
+          rememberKey("");
+          askForKey("refused", "That key was not accepted. Enter a valid key, then press Try again.");
+        }
       }
     });
     xhr.addEventListener("error", () => {
@@ -566,13 +715,17 @@
     const poll = async () => {
       tries += 1;
       try {
-        const headers = { Accept: "application/json" };
-        if (tenantId) headers["X-Tenant-ID"] = tenantId;
+        const headers = { Accept: "application/json", ...authHeaders() };
+        if (tenantId && !NEEDS_KEY) headers["X-Tenant-ID"] = tenantId;
         const response = await fetch(`/events/${encodeURIComponent(interactionId)}`, {
           headers,
           cache: "no-store",
         });
         if (generation !== state.pollGeneration) return;
+        if (response.status === 401) {
+          els.eventDetail.textContent = "The delivery state cannot be read: the API key is no longer accepted.";
+          return;
+        }
         if (response.status === 404) {
           showEventState({ status: "unknown" }, true);
           els.eventBadge.textContent = "Unknown";
@@ -804,5 +957,6 @@
   for (const f of identityFields) f.input.addEventListener("change", saveIdentity);
 
   loadIdentity();
+  setUpKeyPrompt();
   setSpinner(false);
 })();
