@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from batchscribe.db.exceptions import DatabaseUnavailableError
 
@@ -74,6 +75,7 @@ class Database:
             )
         self.engine = self._create_engine(echo)
         self._lock = threading.Lock()
+        self._probe: Engine | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,13 +153,29 @@ class Database:
         full, read-only, locked past the busy timeout, corrupt, or not migrated).
         """
         try:
-            with self.engine.begin() as conn:
+            with self._probe_engine().begin() as conn:
                 conn.execute(
                     sa.text("UPDATE schema_probe SET probed_at = :now WHERE id = 1"),
                     {"now": time.time()},
                 )
         except SQLAlchemyError as exc:
             raise DatabaseUnavailableError(_reason(exc)) from exc
+
+    def _probe_engine(self) -> Engine:
+        """SQLite: a fresh connection per probe, which reads the file from disk (a pooled one
+        may answer from its cache, and would miss a file corrupted under it). PostgreSQL: the
+        pool (checked before use)."""
+        if not self.is_sqlite:
+            return self.engine
+        with self._lock:
+            if self._probe is None:
+                self._probe = sa.create_engine(
+                    self.url,
+                    poolclass=NullPool,
+                    connect_args={"timeout": 5.0, "check_same_thread": False},
+                )
+                _configure_sqlite(self._probe)
+            return self._probe
 
     def retrying(
         self,
@@ -190,6 +208,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._probe is not None:
+            self._probe.dispose()
 
 
 def _reason(exc: BaseException) -> str:

@@ -165,6 +165,7 @@ class JobService:
         *,
         engine: EngineState | None = None,
         sync_capacity: int | None = None,
+        storage_failing: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -176,6 +177,7 @@ class JobService:
             if sync_capacity is not None
             else max(settings.workers, 1) + settings.max_queued
         )
+        self._storage_failing = storage_failing
         self._sync_in_flight = 0
         self.waiter = JobWaiter(store, signals, settings.job_poll_seconds)
 
@@ -210,6 +212,10 @@ class JobService:
         idempotency_key: str | None,
     ) -> Submitted:
         info = await self._probe(upload, mode)
+        if self._storage_failing():
+            # The last write probe of the database or the blob store failed (full, read-only,
+            # corrupt): refuse now rather than store into what cannot keep it.
+            raise StorageUnavailableError()
         sha256 = await anyio.to_thread.run_sync(_sha256, upload.path)
         if idempotency_key is not None:
             existing = await self._storage(

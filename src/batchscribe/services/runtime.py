@@ -46,6 +46,12 @@ class HealthLog:
         self._failing: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    @property
+    def failing(self) -> frozenset[str]:
+        """The components whose last probe failed."""
+        with self._lock:
+            return frozenset(self._failing)
+
     def ok(self, component: str) -> None:
         with self._lock:
             was = self._failing.pop(component, None)
@@ -102,7 +108,12 @@ class ServiceRuntime:
             self.supervisor.start()
             self.supervisor.run_in_thread()
         self.jobs = JobService(
-            settings, self.store, self.blobs, self.signals, engine=self.supervisor
+            settings,
+            self.store,
+            self.blobs,
+            self.signals,
+            engine=self.supervisor,
+            storage_failing=lambda: bool(self.health_log.failing),
         )
         if self.with_relay:
             self.events = EventsRuntime(settings, self.db, self.signals)
@@ -181,6 +192,9 @@ class ServiceRuntime:
     def _janitor_step(self) -> None:
         assert self.store is not None
         assert self.blobs is not None
+        # Probe storage now and then even when nobody asks /readyz: uploads are refused (503)
+        # while a probe fails, instead of being accepted into storage that cannot keep them.
+        self.failing_components()
         try:
             self.store.reclaim_expired()
         except DatabaseError as exc:
