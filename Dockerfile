@@ -36,6 +36,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
+    DATABASE_URL=sqlite:////data/batchscribe.db \
+    BLOB_STORE=file:///data/blobs \
     OUTBOX_PATH=/data/outbox.db
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin batchscribe \
  && mkdir -p /data \
@@ -48,7 +50,9 @@ RUN python -c "import os, pocketsphinx; p = os.path.join(pocketsphinx.get_model_
  && batchscribe --version
 USER batchscribe
 WORKDIR /home/batchscribe
-# The outbox (events not yet delivered) lives here: mount a persistent volume on /data.
+# The database (jobs, events not yet delivered, keys) and the blob store live here by default:
+# mount a persistent volume on /data, or set DATABASE_URL and BLOB_STORE (PostgreSQL, S3).
+# OUTBOX_PATH names where earlier versions kept their events: imported once at startup if found.
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -66,9 +66,17 @@ def upload(client: httpx.Client, url: str, path: Path, timeout: float = 1800) ->
     return result
 
 
-def start_server(name: str, tmp: Path, env: dict[str, str]) -> ServerProcess:
-    base = {"OUTBOX_PATH": str(tmp / f"{name}.db"), "LOG_LEVEL": "INFO"}
-    return ServerProcess({**base, **env}, tmp / f"{name}.log").start(timeout=180)
+def start_server(
+    name: str, tmp: Path, env: dict[str, str], args: tuple[str, ...] = ()
+) -> ServerProcess:
+    """`batchscribe serve` with its own SQLite database and blob directory under `tmp` (unless
+    `env` names others)."""
+    base = {
+        "DATABASE_URL": f"sqlite:///{tmp / f'{name}.db'}",
+        "BLOB_STORE": f"file://{tmp / f'{name}-blobs'}",
+        "LOG_LEVEL": "INFO",
+    }
+    return ServerProcess({**base, **env}, tmp / f"{name}.log", args=args).start(timeout=180)
 
 
 def process_tree(pid: int) -> list[psutil.Process]:

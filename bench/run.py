@@ -46,8 +46,10 @@ from bench.harness import (
     tree_pids,
     upload,
 )
+from bench.scaleout import p6_job_path, p7_scale_out
 from testkit.aws import EventSink
 from testkit.faultproxy import FaultProxy
+from testkit.postgres import PostgresServer
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CORES = os.cpu_count() or 1
@@ -231,6 +233,8 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
     Each side gets a fresh queue, since moto's cost per message grows with the queue's length.
     """
     from batchscribe.config import Settings
+    from batchscribe.db import Database
+    from batchscribe.db.migrate import upgrade
     from batchscribe.events.outbox import Outbox, OutboxStatus
     from batchscribe.events.publisher import AWSEventPublisher
     from batchscribe.events.relay import OutboxRelay
@@ -252,7 +256,6 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
             aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             event_source=source,
-            outbox_path=tmp / "p3.db",
         )
         return AWSEventPublisher(settings=settings)
 
@@ -269,19 +272,15 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
 
     def relay_way(n: int, fanout: bool, name: str) -> float:
         publisher = publisher_for(fanout)
-        outbox = Outbox(tmp / f"{name}.db")
+        db = Database(f"sqlite:///{tmp / f'{name}.db'}")
+        upgrade(db)
+        outbox = Outbox(db)
         try:
             for _ in range(n):
                 context = RequestContext(tenant, "bench", None, str(uuid.uuid4()))
                 built = publisher.entry_for(context, raw, cleaned)
                 outbox.insert(
-                    interaction_id=built.interaction_id,
-                    tenant_id=tenant,
-                    entry=built.entry,
-                    size_bytes=built.size_bytes,
-                    status=OutboxStatus.PENDING,
-                    raw_len=len(raw),
-                    cleaned_len=len(cleaned),
+                    built, status=OutboxStatus.PENDING, raw_len=len(raw), cleaned_len=len(cleaned)
                 )
             relay = OutboxRelay(outbox, publisher, max_backoff_seconds=1.0)
             started = time.perf_counter()
@@ -291,7 +290,7 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
                 raise RuntimeError(f"P3 relay sent {result.sent} of {n}: {result}")
             return n / elapsed
         finally:
-            outbox.close()
+            db.dispose()
             publisher.client.close()
 
     scenarios: dict[str, dict[str, Any]] = {}
@@ -450,8 +449,14 @@ def _row(key: str, result: dict[str, Any]) -> str:
     return f"{key:<24} {value!s:>10} {result['target']:>10}  {verdict}"
 
 
+def _pg(server: PostgresServer | None) -> PostgresServer:
+    assert server is not None, "started for p6 and p7"
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
-    wanted = set(argv if argv is not None else sys.argv[1:]) or {"p1", "p2", "p3", "p4", "healthz"}
+    everything = {"p1", "p2", "p3", "p4", "healthz", "p6", "p7"}
+    wanted = set(argv if argv is not None else sys.argv[1:]) or everything
     # `finally` blocks stop the servers and the emulator when the run is interrupted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
@@ -460,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         scrub_environment(tmp)
         emulator = LocalAWSEmulator().start()
+        postgres = PostgresServer() if wanted & {"p6", "p7"} else None
+        if postgres is not None:
+            postgres.start()
         try:
             steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
                 ("p3", "p3_relay_speedup", lambda: p3_relay_speedup(tmp, emulator)),
@@ -467,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("p2", "p2_event_overhead", lambda: p2_event_overhead(tmp, emulator)),
                 ("healthz", "healthz_p99_ms", lambda: healthz_p99(tmp)),
                 ("p4", "p4_memory_ratio", lambda: p4_memory_ratio(tmp)),
+                ("p6", "p6_job_path", lambda: p6_job_path(tmp, _pg(postgres), log)),
+                ("p7", "p7_scale_out", lambda: p7_scale_out(tmp, _pg(postgres), emulator, log)),
             ]
             for short, key, step in steps:
                 if short not in wanted:
@@ -478,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(_row(key, results[key]))
         finally:
             emulator.stop()
+            if postgres is not None:
+                postgres.cleanup()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
@@ -489,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         "p3_relay_speedup",
         "p4_memory_ratio",
         "healthz_p99_ms",
+        "p6_job_path",
+        "p7_scale_out",
     ):
         if key in results:
             print(_row(key, results[key]))
