@@ -46,6 +46,7 @@ from bench.harness import (
     tree_pids,
     upload,
 )
+from bench.pickup import pickup_latency
 from bench.scaleout import p6_job_path, p7_scale_out
 from testkit.aws import EventSink
 from testkit.faultproxy import FaultProxy
@@ -455,7 +456,7 @@ def _pg(server: PostgresServer | None) -> PostgresServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    everything = {"p1", "p2", "p3", "p4", "healthz", "p6", "p7"}
+    everything = {"p1", "p2", "p3", "p4", "healthz", "p6", "p7", "pickup"}
     wanted = set(argv if argv is not None else sys.argv[1:]) or everything
     # `finally` blocks stop the servers and the emulator when the run is interrupted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         scrub_environment(tmp)
         emulator = LocalAWSEmulator().start()
-        postgres = PostgresServer() if wanted & {"p6", "p7"} else None
+        postgres = PostgresServer() if wanted & {"p6", "p7", "pickup"} else None
         if postgres is not None:
             postgres.start()
         try:
@@ -477,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("p4", "p4_memory_ratio", lambda: p4_memory_ratio(tmp)),
                 ("p6", "p6_job_path", lambda: p6_job_path(tmp, _pg(postgres), log)),
                 ("p7", "p7_scale_out", lambda: p7_scale_out(tmp, _pg(postgres), emulator, log)),
+                ("pickup", "job_pickup_latency", lambda: pickup_latency(tmp, _pg(postgres), log)),
             ]
             for short, key, step in steps:
                 if short not in wanted:
@@ -503,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         "healthz_p99_ms",
         "p6_job_path",
         "p7_scale_out",
+        "job_pickup_latency",
     ):
         if key in results:
             print(_row(key, results[key]))
