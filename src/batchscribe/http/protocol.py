@@ -40,7 +40,7 @@ import http
 import json
 import logging
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -65,6 +65,52 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode(
         "ascii"
     )
+
+
+#: After an answer that leaves part of a request unread (a 408, a 413, a refused upload), the
+#: connection is half-closed and what the client still sends is read and dropped for this long
+#: before the socket closes. Closing at once with unread bytes makes the kernel send a reset,
+#: which can destroy the answer before the client reads it.
+LINGER_SECONDS = 2.0
+#: ... or until this much more arrived (a client still pushing a huge body is cut at once).
+LINGER_MAX_BYTES = 64 * 1024
+
+
+class _LingeringTransport:
+    """The connection's transport, whose `close()` first sends the answer's end (FIN) and closes
+    only after `LINGER_SECONDS` (or when the client closes first)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self.lingering = False
+        self._dropped = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing():
+            return
+        self.lingering = True
+        if not self._transport.can_write_eof():
+            self._transport.close()
+            return
+        try:
+            self._transport.write_eof()
+        except OSError:
+            self._transport.close()
+            return
+        self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def drop(self, size: int) -> None:
+        """Count bytes that arrived after the answer; close for good past the budget."""
+        self._dropped += size
+        if self._dropped > LINGER_MAX_BYTES:
+            self._transport.close()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -98,7 +144,8 @@ class GuardedH11Protocol(H11Protocol):
     # -- asyncio.Protocol callbacks ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        lingering = _LingeringTransport(transport, asyncio.get_running_loop())
+        super().connection_made(lingering)  # type: ignore[arg-type]
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -106,6 +153,9 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if isinstance(self.transport, _LingeringTransport) and self.transport.lingering:
+            self.transport.drop(len(data))  # answered and half-closed: dropped
+            return
         # IDLE: h11 waits for a request head (a new connection, or after a finished exchange).
         if self.conn.their_state is h11.IDLE:
             if self._header_timer is None:
