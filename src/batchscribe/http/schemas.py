@@ -194,6 +194,17 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+#: The 200 answer of a route with `response_format`: JSON (its response model) or the transcript.
+TRANSCRIPT_CONTENT: dict[str, Any] = {
+    "description": "JSON by default; with response_format text, srt or vtt the transcript as "
+    "text, with verbose_json OpenAI's verbose JSON.",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/x-subrip": {"schema": {"type": "string"}},
+        "text/vtt": {"schema": {"type": "string"}},
+    },
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorResponse,
