@@ -32,7 +32,7 @@ from batchscribe.pipeline.exceptions import UnsupportedLanguageError
 
 # BCP-47 as users write it: a language, optional script, region and variants (en, en-US,
 # zh-Hant-TW, es-419). Private-use and grandfathered tags are not transcription languages.
-_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$")
 MAX_TAG_LENGTH = 35
 
 SPHINX_LANGUAGES = ("en",)
