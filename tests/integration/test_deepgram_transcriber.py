@@ -12,9 +12,9 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.render import to_srt
 from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
-from batchscribe.pipeline.render import to_srt
 from batchscribe.pipeline.transcribers.base import Control
 from batchscribe.pipeline.transcribers.deepgram import DeepgramTranscriber
 from batchscribe.pipeline.types import CleaningResult, Transcript

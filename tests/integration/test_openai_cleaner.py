@@ -12,8 +12,8 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.openai import SYSTEM_PROMPT, OpenAICleaner
-from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.render import cues
+from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript, Word
 from testkit.standins import OpenAIStandIn, Reply
 

@@ -19,7 +19,7 @@ def test_sphinx_takes_any_english_tag(tag: str) -> None:
     assert check_language(tag, "sphinx") == tag[:2].lower() + tag[2:].upper()
 
 
-@pytest.mark.parametrize("tag", ["fr", "de-DE", "es-419"])
+@pytest.mark.parametrize("tag", ["fr", "de-DE", "es-419", "english"])
 def test_sphinx_refuses_other_languages_and_says_it_can_do_english(tag: str) -> None:
     with pytest.raises(UnsupportedLanguageError) as info:
         check_language(tag, "sphinx")
@@ -30,7 +30,7 @@ def test_sphinx_refuses_other_languages_and_says_it_can_do_english(tag: str) -> 
     assert info.value.param == "language"
 
 
-@pytest.mark.parametrize("value", ["english", "e", "en_US", "en-", "x" * 40, "en-US; drop"])
+@pytest.mark.parametrize("value", ["e", "en_US", "en-", "x" * 40, "en-US; drop", "123"])
 def test_something_that_is_not_a_tag_is_refused_with_an_example(value: str) -> None:
     with pytest.raises(UnsupportedLanguageError, match="not a BCP-47 tag such as en or pt-BR"):
         check_language(value, "sphinx")
