@@ -27,6 +27,7 @@ from batchscribe.auth.exceptions import (
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.exceptions import (
+    ModelNotFoundError,
     RequestError,
     ResultGoneError,
     ResultNotReadyError,
@@ -97,6 +98,7 @@ ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     RequestError: ErrorAnswer(400),
     ResultNotReadyError: ErrorAnswer(409),
     ResultGoneError: ErrorAnswer(410),
+    ModelNotFoundError: ErrorAnswer(404),
     UploadTooLargeError: ErrorAnswer(413, headers=_close),
     UploadTimeoutError: ErrorAnswer(408, headers=_close),
     TooManyUploadsError: ErrorAnswer(503, headers=_request_retry_after),

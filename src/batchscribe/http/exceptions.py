@@ -6,6 +6,7 @@
     ├── ParameterError            400: an unknown query parameter, a bad `response_format`
     ├── ResultNotReadyError       409: a transcript format asked of a job that did not complete
     ├── ResultGoneError           410: ... of a job whose result was deleted (RETENTION_DAYS)
+    ├── ModelNotFoundError        404: GET /v1/models/{model} of a model this server lacks
     ├── UploadTooLargeError       413: body over MAX_UPLOAD_MB, counted while streaming
     ├── UploadTimeoutError        408: body stalled (UPLOAD_IDLE_TIMEOUT_SECONDS) or too slow
     │                                  (UPLOAD_TIMEOUT_SECONDS)
@@ -59,6 +60,13 @@ class ResultGoneError(RequestError):
     """The job completed, but its result was deleted after RETENTION_DAYS (HTTP 410)."""
 
     code = "result_deleted"
+
+
+class ModelNotFoundError(RequestError):
+    """`GET /v1/models/{model}` named a model this server does not list (HTTP 404)."""
+
+    code = "model_not_found"
+    param = "model"
 
 
 class UploadTooLargeError(RequestError):
