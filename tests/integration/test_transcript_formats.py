@@ -5,6 +5,7 @@ and `GET /batch/jobs/{id}?format=`, subtitles read back by independent parsers (
 from __future__ import annotations
 
 import io
+import itertools
 import time
 import uuid
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def test_srt_as_a_form_field_parses_with_the_srt_library(client: TestClient) -> 
     subtitles = list(srt.parse(response.text))
     assert subtitles
     assert [s.index for s in subtitles] == list(range(1, len(subtitles) + 1))
-    for previous, cue in zip(subtitles, subtitles[1:], strict=False):
+    for previous, cue in itertools.pairwise(subtitles):
         assert previous.start <= cue.start
     for cue in subtitles:
         assert timedelta(0) <= cue.start < cue.end <= timedelta(seconds=3)
