@@ -166,9 +166,9 @@ def test_the_sync_audio_limit_applies(client: openai.OpenAI) -> None:
 
 def test_a_wrong_key_is_openais_authentication_error(server: tuple[ServerProcess, str]) -> None:
     process, _ = server
-    with openai.OpenAI(base_url=f"{process.url}/v1", api_key="bsk_" + "x" * 43) as sdk:
-        with pytest.raises(openai.AuthenticationError) as info:
-            sdk.models.list()
+    sdk = openai.OpenAI(base_url=f"{process.url}/v1", api_key="bsk_" + "x" * 43, max_retries=0)
+    with sdk, pytest.raises(openai.AuthenticationError) as info:
+        sdk.models.list()
     assert info.value.type == "authentication_error"
 
 
