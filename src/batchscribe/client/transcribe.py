@@ -51,6 +51,8 @@ POLL_MAX_SECONDS = 3.0
 HASH_CHUNK_BYTES = 1024 * 1024
 #: How many times one run resubmits a file whose job failed or was cancelled earlier.
 MAX_RESUBMITS = 2
+#: The process umask, read once before any thread starts (reading it means setting it).
+_UMASK = [0o022]
 
 
 @dataclass
@@ -163,6 +165,8 @@ def main(args: argparse.Namespace) -> int:
     from batchscribe.client.api import JobsClient
 
     errors = Console(stderr=True)
+    _UMASK[0] = os.umask(0o022)
+    os.umask(_UMASK[0])
     out: Path = args.out
     problems = _collisions(args.files, args.format, out)
     if problems:
@@ -332,9 +336,7 @@ def _write(target: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         # mkstemp makes the file private; give it the permissions any new file gets here.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)
+        os.chmod(name, 0o666 & ~_UMASK[0])
         os.replace(name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
