@@ -78,14 +78,15 @@ def test_sends_the_audio_as_deepgram_expects_and_returns_diarized_turns(
 
 
 def test_words_keep_their_times_and_confidence_in_sentence_pieces(
-    deepgram_standin: DeepgramStandIn, tone_file: Path
+    deepgram_standin: DeepgramStandIn, tmp_path: Path
 ) -> None:
     deepgram_standin.words = deepgram_words(
         [(1, "Hello, how are you? I am here."), (0, "Fine, thanks.")]
     )
+    audio = write_tone(tmp_path / "four-seconds.wav", seconds=4)
     engine = make(deepgram_standin)
     try:
-        output = engine.transcribe(tone_file, probe_audio(tone_file))
+        output = engine.transcribe(audio, probe_audio(audio))
     finally:
         engine.close()
 
@@ -141,6 +142,8 @@ def test_times_out_of_order_are_made_monotonic(
     starts = [w.start for w in piece.words]
     assert starts == sorted(starts)
     assert all(w.end >= w.start for w in piece.words)
+    # The stand-in's third word ends at 1.0 s; the recording is one second long.
+    assert max(w.end for w in piece.words) <= 1.0
 
 
 def test_content_type_is_the_files_real_format_not_its_name(

@@ -58,11 +58,14 @@ def _confidence(value: Any) -> float | None:
     return min(number, 1.0) if number is not None else None
 
 
-def words_to_segments(words: Iterable[Mapping[str, Any]]) -> list[Segment]:
+def words_to_segments(
+    words: Iterable[Mapping[str, Any]], duration: float | None = None
+) -> list[Segment]:
     """Deepgram words as timed pieces of one speaker (`pieces_from_words`).
 
     Each word shows as its `punctuated_word` when present (smart formatting), else `word`,
-    and keeps its `start`, `end` and `confidence`, times made monotonic. Words without a speaker
+    and keeps its `start`, `end` and `confidence`, times made monotonic and kept within
+    `duration` (the recording's, when known). Words without a speaker
     (diarization off) are speaker 0. Speaker numbers are Deepgram's; the caller renumbers by
     first appearance.
     """
@@ -76,7 +79,7 @@ def words_to_segments(words: Iterable[Mapping[str, Any]]) -> list[Segment]:
         end = _seconds(word.get("end")) or start
         speakers.append(int(word.get("speaker") or 0))
         timed.append(Word(shown, start, end, _confidence(word.get("confidence"))))
-    return pieces_from_words(zip(speakers, monotonic_words(timed), strict=True))
+    return pieces_from_words(zip(speakers, monotonic_words(timed, duration), strict=True))
 
 
 def _words(payload: Any) -> list[Mapping[str, Any]]:
@@ -161,7 +164,7 @@ class DeepgramTranscriber:
             query["language"] = language
         payload = self._post_with_retries(path, info, query)
         words = _words(payload)
-        segments = words_to_segments(words)
+        segments = words_to_segments(words, info.duration_seconds)
         log.info(
             "deepgram transcription done",
             extra={
