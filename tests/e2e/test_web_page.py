@@ -9,10 +9,9 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 import srt
 import webvtt
-
-import pytest
 from playwright.sync_api import Playwright, expect
 
 from tests.e2e.conftest import PageSession, launch, open_page
@@ -42,7 +41,8 @@ def _expect_result(session: PageSession) -> None:
     assert UUID4.match(interaction_id), interaction_id
 
 
-TIMESTAMP = re.compile(r"^\d+:\d\d\.\d – \d+:\d\d\.\d$")
+#: How the page writes a segment's times: `0:01.2 \u2013 0:03.4` (an en dash between them).
+TIMESTAMP = re.compile(r"^\d+:\d\d\.\d \u2013 \d+:\d\d\.\d$")
 
 
 def _expect_final_event(session: PageSession) -> str:
@@ -276,7 +276,7 @@ def test_upload_is_a_job_followed_to_a_timed_transcript_with_downloads(
     captions = list(webvtt.from_buffer(io.StringIO(saved["vtt"])))
     assert [c.voice for c in captions] == ["SPEAKER_0"] * len(cues)
     # The first cue's start is the first time the page shows.
-    first_shown = times.first.inner_text().split(" – ")[0]
+    first_shown = times.first.inner_text().split(" \u2013 ")[0]
     minutes, seconds = first_shown.split(":")
     assert abs(int(minutes) * 60 + float(seconds) - cues[0].start.total_seconds()) < 0.1
     desktop.assert_same_origin()

@@ -7,7 +7,8 @@ What a cue shows: one cue per engine utterance (a VAD utterance for sphinx, a sp
 for Deepgram, a server segment for OpenAI-compatible engines), spanning the utterance's times and
 showing its cleaned text (`CleaningResult.segments`, which both cleaners give). When a cleaner
 gives no per-utterance text (the rules cleaner after an internal error fell back to the raw
-transcript), cues show the raw utterances. An utterance whose cleaned text is empty (it held only fillers) gets no cue.
+transcript), cues show the raw utterances. An utterance whose cleaned text is empty (it held
+only fillers) gets no cue.
 An engine that reports no timing gets its cues laid out over the recording in order, each in
 proportion to its number of words: an estimate, the best a subtitle can do without times.
 

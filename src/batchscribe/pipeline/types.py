@@ -59,9 +59,10 @@ class Transcript:
     """The transcription of one file.
 
     `utterances` are the engine's natural pieces in order (a VAD utterance for sphinx, one
-    speaker's sentence for Deepgram, a server segment for OpenAI-compatible engines), speakers already renumbered 0, 1, ... by first appearance, each
-    with its times and words when the engine gives them. `segments` merges adjacent pieces of
-    one speaker into turns (a turn spans its first piece's start to its last piece's end);
+    speaker's sentence for Deepgram, a server segment for OpenAI-compatible engines), speakers
+    already renumbered 0, 1, ... by first appearance, each with its times and words when the
+    engine gives them. `segments` merges adjacent pieces of one speaker into turns (a turn spans
+    its first piece's start to its last piece's end);
     `raw_text` is the contract's `SPEAKER_<n>: text` form. Cleaners may use the utterance
     boundaries as sentence breaks; subtitles show one cue per utterance.
 
