@@ -29,6 +29,15 @@ PROCESS_QUERY = frozenset({"response_format"})
 router = APIRouter(tags=["batch"])
 
 _MULTIPART_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "response_format",
+            "in": "query",
+            "required": False,
+            "description": "The same as the form field (give one or the other).",
+            "schema": {"type": "string", "enum": FORMAT_NAMES.split(", ")},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -59,7 +68,7 @@ _MULTIPART_BODY: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 
 

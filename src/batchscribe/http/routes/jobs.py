@@ -228,10 +228,17 @@ async def get_job(
     response: Response,
     format: Annotated[
         str | None,
-        Query(description=f"json (the job, default), {FORMAT_NAMES.split(', ', 1)[1]}."),
+        Query(
+            description=f"json (the job, default), {FORMAT_NAMES.split(', ', 1)[1]}.",
+            json_schema_extra={"enum": FORMAT_NAMES.split(", ")},
+        ),
     ] = None,
     response_format: Annotated[
-        str | None, Query(description="The same as `format`, by the form field's name.")
+        str | None,
+        Query(
+            description="The same as `format`, by the form field's name.",
+            json_schema_extra={"enum": FORMAT_NAMES.split(", ")},
+        ),
     ] = None,
 ) -> JobView | Response:
     """The job as JSON; with `format` (or `response_format`) text, srt, vtt or verbose_json,
