@@ -9,7 +9,7 @@ wraps the text in a response with its media type.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -65,25 +65,25 @@ def parse_format(value: str | None, param: str = "response_format") -> ResponseF
 
 
 def requested_format(
-    request: Request, form: Mapping[str, str] | None = None, names: Collection[str] = ()
+    request: Request, form: Mapping[str, str] | None = None, names: Sequence[str] = ()
 ) -> ResponseFormat:
-    """The format asked for by any of `names`, in the query or the form; two places naming
-    different formats is a 400 rather than a guess."""
-    given: dict[str, str] = {}
+    """The format asked for under any of `names`, in the query or the form (json when none);
+    two places naming different formats is a 400 rather than a guess."""
+    given: list[tuple[str, str]] = []
     for name in names:
-        for source in (request.query_params, form or {}):
-            value = source.get(name)
-            if value is not None and value.strip():
-                given[name if source is form else f"{name} (query)"] = value.strip().lower()
-    values = set(given.values())
+        for where, source in (("query", request.query_params), ("form", form or {})):
+            value = (source.get(name) or "").strip().lower()
+            if value:
+                given.append((f"{name} ({where})", value))
+    values = {value for _, value in given}
     if len(values) > 1:
-        shown = ", ".join(f"{where}={value!r}" for where, value in given.items())
+        shown = ", ".join(f"{where}={value!r}" for where, value in given)
         raise ParameterError(
-            f"The request asks for two formats ({shown[:120]}). Ask for one.",
+            f"The request asks for two formats ({shown[:160]}). Ask for one.",
             "conflicting_response_format",
-            param=next(iter(names), None),
+            param=names[0] if names else None,
         )
-    return parse_format(values.pop() if values else None, next(iter(names), "response_format"))
+    return parse_format(values.pop() if values else None, names[0] if names else "response_format")
 
 
 def transcript_response(
