@@ -348,10 +348,59 @@ def chat_completion(content: str, model: str) -> dict[str, Any]:
     }
 
 
+def verbose_transcription(text: str, language: str = "english") -> dict[str, Any]:
+    """OpenAI's `verbose_json` answer for `text`: one segment per sentence and every word,
+    with made-up times (0.35 s a word) and Whisper's full language name."""
+    words: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    clock = 0.0
+    sentence: list[str] = []
+    sentence_start = 0.0
+    for shown in text.split():
+        if not sentence:
+            sentence_start = clock
+        words.append({"word": shown.strip(".,?!"), "start": round(clock, 2),
+                      "end": round(clock + 0.3, 2)})  # fmt: skip
+        sentence.append(shown)
+        clock += 0.35
+        if shown.endswith((".", "?", "!")):
+            segments.append(_verbose_segment(len(segments), sentence, sentence_start, clock))
+            sentence = []
+    if sentence:
+        segments.append(_verbose_segment(len(segments), sentence, sentence_start, clock))
+    return {
+        "task": "transcribe",
+        "language": language,
+        "duration": round(clock, 2),
+        "text": text,
+        "segments": segments,
+        "words": words,
+        "usage": {"type": "duration", "seconds": max(1, round(clock))},
+    }
+
+
+def _verbose_segment(index: int, words: list[str], start: float, end: float) -> dict[str, Any]:
+    return {
+        "id": index,
+        "seek": 0,
+        "start": round(start, 2),
+        "end": round(end - 0.05, 2),
+        "text": " " + " ".join(words),
+        "tokens": [50364],
+        "temperature": 0.0,
+        "avg_logprob": -0.2,
+        "compression_ratio": 1.2,
+        "no_speech_prob": 0.01,
+    }
+
+
 class OpenAIStandIn(StandIn):
     """`/v1/audio/transcriptions` and `/v1/chat/completions` like OpenAI.
 
-    A wrong `Bearer` key gets 401. Transcription answers `{"text": transcription_text}`. Chat
+    A wrong `Bearer` key gets 401. Transcription answers `{"text": transcription_text}`, or with
+    `response_format=verbose_json` OpenAI's verbose answer (`verbose_transcription`); set
+    `verbose_supported = False` to answer that with a 400, as OpenAI does for models without
+    timestamps. Chat
     answers `{"cleaned_text": clean(user message)}` as the assistant content; set `clean` to
     change how the stand-in model rewrites text, or `chat_content` to return any content at all
     (invalid JSON, a dropped label).
@@ -366,6 +415,7 @@ class OpenAIStandIn(StandIn):
         super().__init__()
         self.api_key = api_key
         self.transcription_text = transcription_text
+        self.verbose_supported = True
         self.clean: Callable[[str], str] = strip_fillers
         self.chat_content: Callable[[str], str] | None = None
 
@@ -392,6 +442,23 @@ class OpenAIStandIn(StandIn):
                 401,
             )
         if request.path == self.transcription_path:
+            form = request.form()
+            wanted = form.get("response_format", (None, None, b"json"))[2].decode()
+            if wanted == "verbose_json":
+                if not self.verbose_supported:
+                    return Reply.json(
+                        {
+                            "error": {
+                                "message": "response_format 'verbose_json' is not compatible "
+                                "with this model. Use 'json' or 'text' instead.",
+                                "type": "invalid_request_error",
+                                "param": "response_format",
+                                "code": "unsupported_value",
+                            }
+                        },
+                        400,
+                    )
+                return Reply.json(verbose_transcription(self.transcription_text))
             return Reply.json({"text": self.transcription_text})
         if request.path == self.chat_path:
             text = self.user_message(request)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from batchscribe import __version__
 from batchscribe.auth import cli as auth_cli
+from batchscribe.client import transcribe as transcribe_cli
 from batchscribe.config import Settings, exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     events_cli.register(sub)
     infra_cli.register(sub)
     auth_cli.register(sub)
+    transcribe_cli.register(sub)
     return parser
 
 

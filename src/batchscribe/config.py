@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     deepgram_api_key: SecretStr | None = Field(None, validate_default=True)
     deepgram_base_url: str = "https://api.deepgram.com"
     deepgram_timeout_seconds: float = Field(120, gt=0)
+    deepgram_model: str = Field(
+        "nova-3",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Deepgram model, sent as `model` (nova-3, nova-2, ...).",
+    )
     openai_api_key: SecretStr | None = Field(None, validate_default=True)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "gpt-4o"

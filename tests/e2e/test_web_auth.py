@@ -106,5 +106,11 @@ def test_the_page_asks_for_a_key_explains_a_refusal_then_uploads(
     assert page.evaluate("() => sessionStorage.getItem('batchscribe.apiKey.v1')") == key
     stored = page.evaluate("() => JSON.stringify(Object.assign({}, localStorage))")
     assert key not in stored
+    # Downloads send the key too.
+    with page.expect_download() as download_info:
+        page.click("[data-download=srt]")
+    subtitles = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert subtitles.startswith("1\n00:00:")
+    assert "SPEAKER_0: " in subtitles
     keyed_page.screenshot("api-key-result")
     keyed_page.assert_same_origin()

@@ -1,12 +1,17 @@
-"""The page at `/` in a real browser against the real server: upload, record, errors, layout."""
+"""The page at `/` in a real browser against the real server: upload as a job, its progress, the
+timed transcript, downloads, cancelling, recording, errors, layout."""
 
 from __future__ import annotations
 
 import base64
+import io
 import re
 from pathlib import Path
 
+import httpx
 import pytest
+import srt
+import webvtt
 from playwright.sync_api import Playwright, expect
 
 from tests.e2e.conftest import PageSession, launch, open_page
@@ -34,6 +39,10 @@ def _expect_result(session: PageSession) -> None:
         expect(turns.first.locator(".turn-text")).to_have_text(re.compile(r"\w+"))
     interaction_id = page.locator("#meta-interaction").inner_text()
     assert UUID4.match(interaction_id), interaction_id
+
+
+#: How the page writes a segment's times: `0:01.2 \u2013 0:03.4` (an en dash between them).
+TIMESTAMP = re.compile(r"^\d+:\d\d\.\d \u2013 \d+:\d\d\.\d$")
 
 
 def _expect_final_event(session: PageSession) -> str:
@@ -188,7 +197,7 @@ def test_identity_fields_are_sent_as_headers_and_remembered(
     page.fill("#user-id", "alice@example.com")
     page.fill("#account-id", "acct-42")
 
-    with page.expect_request(re.compile(r"/batch/process$")) as request_info:
+    with page.expect_request(re.compile(r"/batch/jobs$")) as request_info:
         _upload(desktop, speech_wav)
     headers = request_info.value.headers
     assert headers.get("x-tenant-id") == tenant
@@ -223,3 +232,73 @@ def test_controls_are_keyboard_operable_with_visible_focus(desktop: PageSession)
             control,
         )
         assert (label or "").strip(), f"{control} has no accessible name"
+
+
+def test_upload_is_a_job_followed_to_a_timed_transcript_with_downloads(
+    desktop: PageSession, speech_wav: Path, tmp_path: Path
+) -> None:
+    page = desktop.page
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: polls.append(r.url) if re.search(r"/batch/jobs/[0-9a-f-]+$", r.url) else None,
+    )
+    with page.expect_response(re.compile(r"/batch/jobs$")) as submitted:
+        _upload(desktop, speech_wav)
+    assert submitted.value.status == 202
+    job_id = submitted.value.json()["job_id"]
+    _expect_result(desktop)
+    # The page followed the job by its id, and shows it as the interaction id.
+    assert any(url.endswith(f"/batch/jobs/{job_id}") for url in polls)
+    expect(page.locator("#meta-interaction")).to_have_text(job_id)
+    expect(page.locator("#meta-engine")).to_have_text("sphinx · en")
+
+    # The cleaned transcript shows when each part was said.
+    times = page.locator("#cleaned-transcript .time")
+    expect(times.first).to_have_text(TIMESTAMP)
+    desktop.screenshot("desktop-timed-result")
+
+    saved: dict[str, str] = {}
+    for button, ext in (("text", "txt"), ("srt", "srt"), ("vtt", "vtt")):
+        with page.expect_download() as download_info:
+            page.click(f"[data-download={button}]")
+        download = download_info.value
+        assert download.suggested_filename == f"speech_short.{ext}"
+        target = tmp_path / download.suggested_filename
+        download.save_as(target)
+        saved[ext] = target.read_text(encoding="utf-8")
+    expect(page.locator("#download-status")).to_have_text("Saved speech_short.vtt.")
+
+    assert saved["txt"].startswith("SPEAKER_0: ")
+    cues = list(srt.parse(saved["srt"]))
+    assert cues
+    assert all(cue.content.startswith("SPEAKER_0: ") for cue in cues)
+    captions = list(webvtt.from_buffer(io.StringIO(saved["vtt"])))
+    assert [c.voice for c in captions] == ["SPEAKER_0"] * len(cues)
+    # The first cue's start is the first time the page shows.
+    first_shown = times.first.inner_text().split(" \u2013 ")[0]
+    minutes, seconds = first_shown.split(":")
+    assert abs(int(minutes) * 60 + float(seconds) - cues[0].start.total_seconds()) < 0.1
+    desktop.assert_same_origin()
+
+
+def test_a_job_is_cancelled_from_the_page(
+    desktop: PageSession, microphone_wav: Path, server_origin: str
+) -> None:
+    page = desktop.page
+    with page.expect_response(re.compile(r"/batch/jobs$")) as submitted:
+        _upload(desktop, microphone_wav)  # twenty seconds: time to press Cancel
+    job_id = submitted.value.json()["job_id"]
+    tenant = submitted.value.json()["tenant_id"]
+    expect(page.locator("#status-text")).to_have_text(
+        re.compile(r"^(Queued|Transcribing)"), timeout=RESULT_TIMEOUT_MS
+    )
+    page.click("#cancel-button")
+    expect(page.locator("#status-text")).to_have_text(re.compile("^Cancelled"))
+    expect(page.locator("#results")).to_be_hidden()
+    expect(page.locator("#choose-button")).to_be_enabled()
+    job = httpx.get(
+        f"{server_origin}/batch/jobs/{job_id}", headers={"X-Tenant-ID": tenant}, timeout=10
+    ).json()
+    assert job["status"] == "cancelled"
+    desktop.assert_same_origin()

@@ -267,7 +267,10 @@ def test_extra_form_parts_are_refused_at_the_first_one(
     assert answer.status == 400
     assert error_code(answer.body) == code
     if code == "unknown_field":  # the answer names the fields this endpoint accepts
-        assert "Send only: `file`." in json.loads(answer.body)["error"]["message"]
+        assert (
+            "Send only: `file`, `language`, `response_format`."
+            in json.loads(answer.body)["error"]["message"]
+        )
     assert sent < 8 * 1024 * 1024
     assert_transcribed(honest.response())
 

@@ -12,10 +12,12 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.render import to_srt
 from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
+from batchscribe.pipeline.transcribers.base import Control
 from batchscribe.pipeline.transcribers.deepgram import DeepgramTranscriber
-from batchscribe.pipeline.types import Transcript
+from batchscribe.pipeline.types import CleaningResult, Transcript
 from testkit.standins import DeepgramStandIn, Reply, deepgram_response, deepgram_words
 from tests.support.fixtures import write_tone
 
@@ -64,11 +66,84 @@ def test_sends_the_audio_as_deepgram_expects_and_returns_diarized_turns(
     [request] = deepgram_standin.requests
     assert request.method == "POST"
     assert request.path == LISTEN
-    assert request.query == {"diarize": ["true"], "smart_format": ["true"]}
+    assert request.query == {
+        "model": ["nova-3"],
+        "diarize": ["true"],
+        "smart_format": ["true"],
+    }
     assert request.headers["authorization"] == "Token dg-test-key"
     assert request.headers["content-type"] == "audio/wav"
     assert request.body == tone_file.read_bytes()
     assert request.headers["content-length"] == str(tone_file.stat().st_size)
+
+
+def test_words_keep_their_times_and_confidence_in_sentence_pieces(
+    deepgram_standin: DeepgramStandIn, tmp_path: Path
+) -> None:
+    deepgram_standin.words = deepgram_words(
+        [(1, "Hello, how are you? I am here."), (0, "Fine, thanks.")]
+    )
+    audio = write_tone(tmp_path / "four-seconds.wav", seconds=4)
+    engine = make(deepgram_standin)
+    try:
+        output = engine.transcribe(audio, probe_audio(audio))
+    finally:
+        engine.close()
+
+    # A piece is one speaker's sentence, timed from its first word to its last.
+    assert [(p.speaker, p.text, p.start, p.end) for p in output.segments] == [
+        (1, "Hello, how are you?", 0.0, 1.35),
+        (1, "I am here.", 1.4, 2.4),
+        (0, "Fine, thanks.", 2.45, 3.1),
+    ]
+    first = output.segments[0].words[0]
+    assert (first.text, first.start, first.end, first.confidence) == ("Hello,", 0.0, 0.3, 0.98)
+    assert output.language == "en"  # Deepgram's default when no language is named
+    transcript = Transcript.from_engine(output.segments, 4.0, "deepgram", output.language)
+    # The raw transcript still shows one line per speaker turn.
+    assert (
+        transcript.raw_text == "SPEAKER_0: Hello, how are you? I am here.\nSPEAKER_1: Fine, thanks."
+    )
+    srt = to_srt(transcript, CleaningResult(transcript.raw_text, "none"))
+    assert "00:00:01,400 --> 00:00:02,400\nSPEAKER_0: I am here." in srt
+
+
+def test_model_and_the_jobs_language_are_sent(
+    deepgram_standin: DeepgramStandIn, tone_file: Path
+) -> None:
+    settings = Settings(
+        transcriber="deepgram",
+        deepgram_api_key=deepgram_standin.api_key,
+        deepgram_base_url=deepgram_standin.base_url,
+        deepgram_model="nova-2",
+    )
+    engine = DeepgramTranscriber(settings, retry=FAST)
+    try:
+        output = engine.transcribe(tone_file, probe_audio(tone_file), Control(language="pt-BR"))
+    finally:
+        engine.close()
+    [request] = deepgram_standin.requests
+    assert request.query["model"] == ["nova-2"]
+    assert request.query["language"] == ["pt-BR"]
+    assert output.language == "pt-BR"
+
+
+def test_times_out_of_order_are_made_monotonic(
+    deepgram_standin: DeepgramStandIn, tone_file: Path
+) -> None:
+    words = deepgram_words([(0, "One two three.")])
+    words[1]["start"], words[1]["end"] = 0.1, 0.05  # starts before its predecessor, ends earlier
+    deepgram_standin.words = words
+    engine = make(deepgram_standin)
+    try:
+        [piece] = engine.transcribe(tone_file, probe_audio(tone_file)).segments
+    finally:
+        engine.close()
+    starts = [w.start for w in piece.words]
+    assert starts == sorted(starts)
+    assert all(w.end >= w.start for w in piece.words)
+    # The stand-in's third word ends at 1.0 s; the recording is one second long.
+    assert max(w.end for w in piece.words) <= 1.0
 
 
 def test_content_type_is_the_files_real_format_not_its_name(

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import srt
 from fastapi.testclient import TestClient
 
 from batchscribe.config import Settings
 from batchscribe.http.app import create_app
 from testkit.standins import DeepgramStandIn, OpenAIStandIn, deepgram_words
+from tests.support.fixtures import write_tone
 
 TURNS = [
     (3, "Um, so we we ship on Friday."),
@@ -97,3 +99,28 @@ def test_bad_deepgram_key_is_a_503_naming_the_variable(
         response = client.post("/batch/process", files={"file": ("a.wav", tone_file.read_bytes())})
     assert response.status_code == 503
     assert "DEEPGRAM_API_KEY" in response.json()["error"]["message"]
+
+
+def test_deepgram_times_reach_the_subtitles(
+    hosted_client: TestClient, tmp_path: Path, openai_standin: OpenAIStandIn
+) -> None:
+    audio = write_tone(tmp_path / "meeting.wav", seconds=6)
+    response = hosted_client.post(
+        "/batch/process",
+        files={"file": ("meeting.wav", audio.read_bytes())},
+        data={"response_format": "srt"},
+    )
+    assert response.status_code == 200, response.text
+    cues = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in
+            srt.parse(response.text)]  # fmt: skip
+    # One cue per sentence, at the stand-in's word times (0.35 s a word, 0.3 s long), showing
+    # the LLM cleaner's text of that sentence.
+    assert [c[:2] for c in cues] == [(0.0, 2.4), (2.45, 3.1), (3.15, 4.5), (4.55, 5.2)]
+    assert [c[2].split(":")[0] for c in cues] == [
+        "SPEAKER_0",
+        "SPEAKER_1",
+        "SPEAKER_1",
+        "SPEAKER_0",
+    ]
+    assert cues[0][2] == "SPEAKER_0: so we we ship on Friday."
+    assert cues[1][2] == "SPEAKER_1: okay."

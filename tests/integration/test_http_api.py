@@ -169,7 +169,9 @@ def test_truncated_mp3_is_not_a_server_error(client: TestClient) -> None:
 def test_wrong_form_field(client: TestClient) -> None:
     response = client.post("/batch/process", files={"audio": ("a.wav", bad_inputs.sine_wav())})
     assert_error(response, 400, "unknown_field")
-    assert "Send only: `file`." in response.json()["error"]["message"]
+    assert (
+        "Send only: `file`, `language`, `response_format`." in response.json()["error"]["message"]
+    )
 
 
 def test_form_field_without_filename(client: TestClient) -> None:

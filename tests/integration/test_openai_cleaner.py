@@ -12,8 +12,9 @@ from batchscribe.config import Settings
 from batchscribe.logging_setup import JsonFormatter
 from batchscribe.pipeline.cleaners import build_cleaner
 from batchscribe.pipeline.cleaners.openai import SYSTEM_PROMPT, OpenAICleaner
+from batchscribe.pipeline.render import cues
 from batchscribe.pipeline.retry import RetryPolicy
-from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
+from batchscribe.pipeline.types import CleaningResult, Segment, Transcript, Word
 from testkit.standins import OpenAIStandIn, Reply
 
 CHAT = "/v1/chat/completions"
@@ -294,3 +295,47 @@ def test_standin_reset_forgets_requests_and_scripted_failures(
     assert openai_standin.requests == []
     assert clean(make(openai_standin), RAW).text == CLEANED
     assert len(openai_standin.requests) == 1
+
+
+def test_every_utterance_gets_its_cleaned_text_beside_its_times_so_subtitles_show_it(
+    openai_standin: OpenAIStandIn,
+) -> None:
+    utterances = [
+        Segment(0, "um so the budget", 0.5, 1.8, (Word("um", 0.5, 0.7), Word("so", 0.7, 0.9))),
+        Segment(0, "uh is approved", 2.4, 3.5),
+        Segment(1, "um", 4.0, 4.3),
+        Segment(1, "great thanks", 4.6, 5.4),
+    ]
+    transcript = Transcript.from_engine(utterances, 6.0, "sphinx", "en")
+    cleaner = make(openai_standin)
+
+    async def run() -> CleaningResult:
+        try:
+            return await cleaner.clean(transcript)
+        finally:
+            await cleaner.aclose()
+
+    result = asyncio.run(run())
+
+    # One line per utterance went to the model, consecutive lines of one speaker kept apart.
+    [request] = openai_standin.requests_to(CHAT)
+    assert OpenAIStandIn.user_message(request).splitlines() == [
+        "SPEAKER_0: um so the budget",
+        "SPEAKER_0: uh is approved",
+        "SPEAKER_1: um",
+        "SPEAKER_1: great thanks",
+    ]
+    assert [(s.speaker, s.text, s.start, s.end) for s in result.segments] == [
+        (0, "so the budget", 0.5, 1.8),
+        (0, "is approved", 2.4, 3.5),
+        (1, "", 4.0, 4.3),
+        (1, "great thanks", 4.6, 5.4),
+    ]
+    assert result.segments[0].words == utterances[0].words  # the engine's words, as heard
+    assert result.text == "SPEAKER_0: so the budget is approved\nSPEAKER_1: great thanks"
+    # A cue per utterance with cleaned text; the one that held only a filler has none.
+    assert [(c.start_ms, c.text) for c in cues(transcript, result)] == [
+        (500, "so the budget"),
+        (2400, "is approved"),
+        (4600, "great thanks"),
+    ]

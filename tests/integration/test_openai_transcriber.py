@@ -12,6 +12,7 @@ from batchscribe.pipeline.audio import probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.retry import RetryPolicy
 from batchscribe.pipeline.transcribers import build_transcriber
+from batchscribe.pipeline.transcribers.base import Control
 from batchscribe.pipeline.transcribers.openai import OpenAITranscriber
 from batchscribe.pipeline.types import Transcript
 from testkit.standins import OpenAIStandIn, Reply
@@ -160,8 +161,73 @@ def test_silence_gives_an_empty_transcript(openai_standin: OpenAIStandIn, tone_f
 def test_other_failures_are_transcription_errors(
     openai_standin: OpenAIStandIn, tone_file: Path, reply: Reply, message: str
 ) -> None:
-    openai_standin.queue(TRANSCRIPTIONS, reply)
+    # A 400 to the verbose_json request is asked again for plain json: refuse that too.
+    replies = (reply, reply) if reply.status == 400 else (reply,)
+    openai_standin.queue(TRANSCRIPTIONS, *replies)
     with pytest.raises(TranscriptionError, match=message) as info:
         transcribe(make(openai_standin), tone_file)
     assert not isinstance(info.value, EngineUnavailableError)
-    assert len(openai_standin.requests) == 1
+    assert len(openai_standin.requests) == len(replies)
+
+
+def test_verbose_json_gives_timed_segments_with_their_words_and_the_language_code(
+    openai_standin: OpenAIStandIn, tmp_path: Path
+) -> None:
+    openai_standin.transcription_text = "Hello there. How are you today?"
+    audio = write_tone(tmp_path / "three-seconds.wav", seconds=3)
+    engine = make(openai_standin)
+    try:
+        output = engine.transcribe(audio, probe_audio(audio), Control(language="en-GB"))
+    finally:
+        engine.close()
+
+    form = openai_standin.requests[0].form()
+    assert form["response_format"][2] == b"verbose_json"
+    assert form["language"][2] == b"en"  # ISO 639-1, as these APIs take it
+    assert [(p.text, p.start, p.end) for p in output.segments] == [
+        ("Hello there.", 0.0, 0.65),
+        ("How are you today?", 0.7, 2.05),
+    ]
+    assert [w.text for w in output.segments[1].words] == ["How", "are", "you", "today"]
+    assert all(w.confidence is None for p in output.segments for w in p.words)
+    assert output.language == "en"  # "english" in OpenAI's answer
+
+
+def test_times_past_the_end_of_the_recording_are_kept_within_it(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    openai_standin.transcription_text = "Hello there. How are you today?"
+    engine = make(openai_standin)
+    try:
+        output = engine.transcribe(tone_file, probe_audio(tone_file))  # one second long
+    finally:
+        engine.close()
+    times = [t for p in output.segments for w in p.words for t in (w.start, w.end)]
+    assert max(times) <= 1.0
+    assert max(p.end or 0.0 for p in output.segments) <= 1.0
+
+
+def test_a_server_refusing_verbose_json_is_asked_for_json_once_and_then_always(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    openai_standin.verbose_supported = False
+    engine = make(openai_standin)
+    try:
+        first = engine.transcribe(tone_file, probe_audio(tone_file))
+        engine.transcribe(tone_file, probe_audio(tone_file))
+    finally:
+        engine.close()
+    formats = [
+        r.form().get("response_format", (None, None, b"json"))[2] for r in openai_standin.requests
+    ]
+    assert formats == [b"verbose_json", b"json", b"json"]
+    # The text has no times: one untimed piece, laid out over the recording by subtitles.
+    [piece] = first.segments
+    assert (piece.text, piece.start, piece.end) == ("Hello from the stand-in.", None, None)
+
+
+def test_models_without_timestamps_are_asked_for_json_from_the_start(
+    openai_standin: OpenAIStandIn, tone_file: Path
+) -> None:
+    transcribe(make(openai_standin, model="gpt-4o-mini-transcribe"), tone_file)
+    assert "response_format" not in openai_standin.requests[0].form()

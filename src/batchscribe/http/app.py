@@ -17,7 +17,7 @@ from batchscribe.config import Settings, get_settings
 from batchscribe.http.auth import document_security
 from batchscribe.http.errors import install_error_handlers
 from batchscribe.http.origin import CrossOriginGuard, cross_origin_check_applies
-from batchscribe.http.routes import batch, health, jobs, web
+from batchscribe.http.routes import batch, health, jobs, openai_compat, web
 from batchscribe.http.routes import events as events_routes
 from batchscribe.http.upload import UploadGate
 from batchscribe.logging_setup import configure_logging
@@ -143,5 +143,6 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(events_routes.router)
+    app.include_router(openai_compat.router)
     web.mount_web(app)
     return app

@@ -27,7 +27,10 @@ from batchscribe.auth.exceptions import (
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.events.exceptions import EventNotFoundError, OutboxError
 from batchscribe.http.exceptions import (
+    ModelNotFoundError,
     RequestError,
+    ResultGoneError,
+    ResultNotReadyError,
     TooManyUploadsError,
     UploadStorageError,
     UploadTimeoutError,
@@ -47,6 +50,7 @@ from batchscribe.pipeline.exceptions import (
     InvalidAudioError,
     OverloadedError,
     TranscriptionError,
+    UnsupportedLanguageError,
 )
 from batchscribe.services.exceptions import ClientGoneError, StorageUnavailableError
 
@@ -92,6 +96,9 @@ class ErrorAnswer:
 
 ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     RequestError: ErrorAnswer(400),
+    ResultNotReadyError: ErrorAnswer(409),
+    ResultGoneError: ErrorAnswer(410),
+    ModelNotFoundError: ErrorAnswer(404),
     UploadTooLargeError: ErrorAnswer(413, headers=_close),
     UploadTimeoutError: ErrorAnswer(408, headers=_close),
     TooManyUploadsError: ErrorAnswer(503, headers=_request_retry_after),
@@ -111,6 +118,7 @@ ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     EngineUnavailableError: ErrorAnswer(503, "engine_unavailable", headers=_retry_after),
     OverloadedError: ErrorAnswer(503, "overloaded", headers=_retry_after),
     AudioTooLongError: ErrorAnswer(413, "audio_too_long"),
+    UnsupportedLanguageError: ErrorAnswer(400, "unsupported_language"),
     EngineTimeoutError: ErrorAnswer(503, "engine_timeout", headers=lambda _: {"Retry-After": "60"}),
     StorageUnavailableError: ErrorAnswer(503, "storage_unavailable", headers=_retry_after),
     DatabaseUnavailableError: ErrorAnswer(
@@ -148,11 +156,44 @@ def answer_for(exc: Exception) -> ErrorAnswer | None:
     return None
 
 
+#: Routes under this prefix speak OpenAI's API (`http/routes/openai_compat.py`), errors included.
+OPENAI_PREFIX = "/v1/"
+
+
+def openai_error_type(status: int) -> str:
+    """OpenAI's `error.type` for a status: what its SDKs and clients expect to read."""
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
 def error_response(
-    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
 ) -> JSONResponse:
-    """The JSON error body, with the request's interaction id and warnings when it has them."""
+    """The JSON error body, with the request's interaction id and warnings when it has them.
+
+    `{"error": {"code", "message"}}`; under `/v1/` OpenAI's shape instead,
+    `{"error": {"message", "type", "param", "code"}}`, so its SDKs raise their usual errors.
+    """
     out = {**(headers or {}), **context_headers(request)}
+    if request.url.path.startswith(OPENAI_PREFIX):
+        body: dict[str, object] = {
+            "message": message,
+            "type": openai_error_type(status),
+            "param": param,
+            "code": code,
+        }
+        return JSONResponse({"error": body}, status_code=status, headers=out)
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=out
     )
@@ -166,7 +207,15 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if answer.message is not None:
         logger.error("answered %s: %s", code, exc, extra={"error_code": code})
     headers = answer.headers(exc) if answer.headers else None
-    return error_response(request, answer.status, code, answer.message or str(exc), headers)
+    param = getattr(exc, "param", None)
+    return error_response(
+        request,
+        answer.status,
+        code,
+        answer.message or str(exc),
+        headers,
+        param=param if isinstance(param, str) else None,
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

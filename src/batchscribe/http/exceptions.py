@@ -3,6 +3,10 @@
     RequestError
     ├── UploadError               400: no `file` field, empty file, unsupported extension,
     │                                  unknown or repeated form field, too many parts
+    ├── ParameterError            400: an unknown query parameter, a bad `response_format`
+    ├── ResultNotReadyError       409: a transcript format asked of a job that did not complete
+    ├── ResultGoneError           410: ... of a job whose result was deleted (RETENTION_DAYS)
+    ├── ModelNotFoundError        404: GET /v1/models/{model} of a model this server lacks
     ├── UploadTooLargeError       413: body over MAX_UPLOAD_MB, counted while streaming
     ├── UploadTimeoutError        408: body stalled (UPLOAD_IDLE_TIMEOUT_SECONDS) or too slow
     │                                  (UPLOAD_TIMEOUT_SECONDS)
@@ -22,11 +26,47 @@ class RequestError(Exception):
 
 
 class UploadError(RequestError):
-    """The upload is missing, empty, or not a kind of file or form we accept (HTTP 400)."""
+    """The upload is missing, empty, or not a kind of file or form we accept (HTTP 400).
 
-    def __init__(self, message: str, code: str = "invalid_upload") -> None:
+    `param` names the form field at fault when there is one (OpenAI's error body shows it).
+    """
+
+    def __init__(
+        self, message: str, code: str = "invalid_upload", *, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.param = param
+
+
+class ParameterError(RequestError):
+    """A query parameter or form value the endpoint does not accept (HTTP 400); the message
+    names the accepted ones."""
+
+    def __init__(self, message: str, code: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+
+
+class ResultNotReadyError(RequestError):
+    """A transcript format (`?format=srt`) was asked of a job that has not completed (HTTP 409);
+    the message says its status."""
+
+    code = "result_not_ready"
+
+
+class ResultGoneError(RequestError):
+    """The job completed, but its result was deleted after RETENTION_DAYS (HTTP 410)."""
+
+    code = "result_deleted"
+
+
+class ModelNotFoundError(RequestError):
+    """`GET /v1/models/{model}` named a model this server does not list (HTTP 404)."""
+
+    code = "model_not_found"
+    param = "model"
 
 
 class UploadTooLargeError(RequestError):

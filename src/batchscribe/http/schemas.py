@@ -194,6 +194,17 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+#: The 200 answer of a route with `response_format`: JSON (its response model) or the transcript.
+TRANSCRIPT_CONTENT: dict[str, Any] = {
+    "description": "JSON by default; with response_format text, srt or vtt the transcript as "
+    "text, with verbose_json OpenAI's verbose JSON.",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/x-subrip": {"schema": {"type": "string"}},
+        "text/vtt": {"schema": {"type": "string"}},
+    },
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorResponse,
@@ -217,3 +228,83 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ),
     },
 }
+
+
+# -- the OpenAI-compatible API (`/v1`, http/routes/openai_compat.py) -------------------------
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong and what to do.")
+    type: str = Field(
+        description="invalid_request_error, authentication_error, permission_error, "
+        "rate_limit_error or server_error."
+    )
+    param: str | None = Field(description="The request field at fault, when there is one.")
+    code: str | None = Field(description="batchscribe's machine-readable code.")
+
+
+class OpenAIErrorResponse(BaseModel):
+    """OpenAI's error body, so its SDKs raise their usual exceptions."""
+
+    error: OpenAIErrorDetail
+
+
+class OpenAITranscription(BaseModel):
+    """`response_format=json`: the cleaned transcript."""
+
+    text: str
+
+
+class OpenAIVerboseSegment(BaseModel):
+    id: int
+    start: float
+    end: float
+    text: str
+    speaker: str = Field(description="`SPEAKER_<n>` (a batchscribe addition).")
+
+
+class OpenAIVerboseWord(BaseModel):
+    word: str
+    start: float
+    end: float
+    speaker: str | None = None
+    confidence: float | None = None
+
+
+class OpenAIVerboseTranscription(BaseModel):
+    """`response_format=verbose_json`: the cleaned text, language, duration, segments and, when
+    asked for with `timestamp_granularities[]=word`, words."""
+
+    task: str
+    language: str | None
+    duration: float
+    text: str
+    segments: list[OpenAIVerboseSegment] | None = None
+    words: list[OpenAIVerboseWord] | None = None
+
+
+class OpenAIModel(BaseModel):
+    id: str = Field(description="The engine's name: sphinx, deepgram or openai.")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Unix time this server started.")
+    owned_by: str = "batchscribe"
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]
+
+
+def openai_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a `/v1` route, in OpenAI's shape, with the descriptions the other
+    routes give the same statuses."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        base = ERROR_RESPONSES.get(status, {})
+        description = base.get("description") or {
+            401: "No API key, or an unknown or revoked one.",
+            404: "No such model.",
+            429: "Over a per-tenant limit; see Retry-After.",
+        }.get(status, "An error.")
+        out[status] = {"model": OpenAIErrorResponse, "description": description}
+    return out

@@ -7,7 +7,8 @@ the request limits of `UploadLimits` (SPEC section 11):
 - every byte of the body counts against MAX_UPLOAD_MB (preamble, all parts, epilogue); reading
   stops at the limit (413, connection closed);
 - at most MAX_FORM_PARTS parts, only the fields the endpoint accepts, each once (400 naming the
-  accepted fields); the small non-file fields come back as text of at most `MAX_FIELD_BYTES`;
+  accepted fields) unless the endpoint lets it repeat (OpenAI's `timestamp_granularities[]`);
+  the small non-file fields come back as text of at most `MAX_FIELD_BYTES`;
 - UPLOAD_IDLE_TIMEOUT_SECONDS between two pieces of the body and UPLOAD_TIMEOUT_SECONDS for all
   of it (408, connection closed);
 - at most MAX_CONCURRENT_UPLOADS uploads read at once in this process (`UploadGate`; 503 +
@@ -49,8 +50,8 @@ from batchscribe.pipeline.formats import ACCEPTED_EXTENSIONS, ACCEPTED_SENTENCE
 logger = logging.getLogger(__name__)
 
 FILE_FIELD = "file"
-#: The form fields of `POST /batch/process`.
-PROCESS_FIELDS: frozenset[str] = frozenset({FILE_FIELD})
+#: A form of the audio file alone (each route names the fields it accepts).
+FILE_ONLY: frozenset[str] = frozenset({FILE_FIELD})
 #: Largest value of a non-file form field (`language`, `callback_url`, `metadata`...).
 MAX_FIELD_BYTES = 8192
 
@@ -116,6 +117,8 @@ class ReceivedUpload:
     content_type: str | None
     size: int
     fields: dict[str, str] = field(default_factory=dict)
+    #: Every value of a field the endpoint lets repeat, in order.
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
     def cleanup(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -157,9 +160,12 @@ class _FormReader:
     python-multipart itself bounds each part's headers (8 headers of about 4 kB).
     """
 
-    def __init__(self, limits: UploadLimits, accepted: Collection[str]) -> None:
+    def __init__(
+        self, limits: UploadLimits, accepted: Collection[str], repeatable: Collection[str] = ()
+    ) -> None:
         self.limits = limits
         self.accepted = accepted
+        self.repeatable = repeatable
         self.parts = 0
         self.seen: set[str] = set()
         self.part = _Part()
@@ -169,6 +175,7 @@ class _FormReader:
         self.filename = ""
         self.content_type: str | None = None
         self.fields: dict[str, str] = {}
+        self.lists: dict[str, list[str]] = {}
         self.complete = False  # set when the closing boundary arrives
 
     def on_part_begin(self) -> None:
@@ -201,11 +208,13 @@ class _FormReader:
                 f"The form field {shown} is not accepted here. Send only: "
                 f"{_accepted_sentence(self.accepted)}.",
                 code="unknown_field",
+                param=name[:40] or None,
             )
-        if name in self.seen:
+        if name in self.seen and name not in self.repeatable:
             raise UploadError(
                 f"The form field {name!r} was sent more than once. Send it once.",
                 code="duplicate_field",
+                param=name,
             )
         self.seen.add(name)
         self.part.name = name
@@ -241,12 +250,16 @@ class _FormReader:
         if self.part.is_file:
             return
         try:
-            self.fields[self.part.name] = self.part.value.decode("utf-8")
+            value = self.part.value.decode("utf-8")
         except UnicodeDecodeError:
             raise UploadError(
                 f"The form field {self.part.name!r} is not valid UTF-8 text. Send it as UTF-8.",
                 code="invalid_form",
             ) from None
+        if self.part.name in self.repeatable:
+            self.lists.setdefault(self.part.name, []).append(value)
+        else:
+            self.fields[self.part.name] = value
 
     def on_end(self) -> None:
         self.complete = True
@@ -337,17 +350,21 @@ def _gate_of(request: Request) -> UploadGate | None:
 
 
 async def receive_upload(
-    request: Request, limits: UploadLimits, accepted: Collection[str] = PROCESS_FIELDS
+    request: Request,
+    limits: UploadLimits,
+    accepted: Collection[str] = FILE_ONLY,
+    repeatable: Collection[str] = (),
 ) -> ReceivedUpload:
     """Read the multipart body of `request`: its `file` part to a temporary file, its other
-    fields (names from `accepted`, which includes `file`) to `ReceivedUpload.fields`.
+    fields (names from `accepted`, which includes `file`) to `ReceivedUpload.fields`, and the
+    values of fields named in `repeatable` (which may come several times) to `lists`.
 
     Raises `UploadError` (400) for a body that is not multipart, has no `file` field or an empty
     one, an unsupported extension, an unknown or repeated field, or too many parts;
     `UploadTooLargeError` (413), `UploadTimeoutError` (408), `TooManyUploadsError` (503) and
     `UploadStorageError` (503) as described in the module docstring.
     """
-    form = _FormReader(limits, accepted)
+    form = _FormReader(limits, accepted, repeatable)
     try:
         boundary = _boundary(request)
         declared = _declared_length(request)
@@ -363,6 +380,7 @@ async def receive_upload(
         raise UploadError(
             "No file was sent. Put the audio in a multipart form field named `file`.",
             code="missing_file",
+            param=FILE_FIELD,
         )
     if form.size == 0:
         form.discard()
@@ -370,7 +388,9 @@ async def receive_upload(
             "The uploaded file is empty. Choose a recording that contains audio.",
             code="empty_file",
         )
-    return ReceivedUpload(form.path, form.filename, form.content_type, form.size, form.fields)
+    return ReceivedUpload(
+        form.path, form.filename, form.content_type, form.size, form.fields, form.lists
+    )
 
 
 async def _read_form(

@@ -217,7 +217,7 @@ class JobRunner:
             if info.duration_seconds > limit:
                 return self._fail(job, JobErrorCode.AUDIO_TOO_LONG, _too_long(limit, job.mode))
             beat.duration_seconds = info.duration_seconds
-            control = Control(max_seconds=limit, progress=beat.set_progress)
+            control = Control(max_seconds=limit, progress=beat.set_progress, language=job.language)
             output = self.transcriber.transcribe(path, info, control)
             duration = (
                 output.duration_seconds

@@ -3,6 +3,7 @@
     PipelineError
     ├── InvalidAudioError          the upload is not decodable audio (HTTP 422)
     ├── AudioTooLongError          longer than MAX_AUDIO_SECONDS / MAX_SYNC_AUDIO_SECONDS (413)
+    ├── UnsupportedLanguageError   a language the engine cannot do, or no language tag (400)
     └── TranscriptionError         the engine failed on good audio (HTTP 503)
         ├── EngineTimeoutError     the job passed its deadline and its worker was stopped
         └── EngineUnavailableError the engine is down or misconfigured (HTTP 503)
@@ -57,3 +58,11 @@ class EngineUnavailableError(TranscriptionError):
 
 class OverloadedError(EngineUnavailableError):
     """No worker is free and the wait queue is full; the client should retry later."""
+
+
+class UnsupportedLanguageError(PipelineError):
+    """The request names a language the configured engine cannot transcribe, or something that
+    is not a language tag (HTTP 400 `unsupported_language`; the message lists what it can)."""
+
+    code = "unsupported_language"
+    param = "language"

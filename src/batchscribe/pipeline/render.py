@@ -3,11 +3,12 @@ timed segments for the JSON result, and an OpenAI-style `verbose_json`.
 
 Pure functions of the `Transcript` and its `CleaningResult`; no HTTP here.
 
-What a cue shows: one cue per engine utterance (a VAD utterance for sphinx, a speaker turn for
-diarizing engines), spanning the utterance's times and showing its cleaned text
-(`CleaningResult.segments`). When the cleaner works on whole turns and gives no per-utterance
-text (the language-model cleaner, or a cleaner that fell back to the raw transcript), cues show
-the raw utterances. An utterance whose cleaned text is empty (it held only fillers) gets no cue.
+What a cue shows: one cue per engine utterance (a VAD utterance for sphinx, a speaker's sentence
+for Deepgram, a server segment for OpenAI-compatible engines), spanning the utterance's times and
+showing its cleaned text (`CleaningResult.segments`, which both cleaners give). When a cleaner
+gives no per-utterance text (the rules cleaner after an internal error fell back to the raw
+transcript), cues show the raw utterances. An utterance whose cleaned text is empty (it held
+only fillers) gets no cue.
 An engine that reports no timing gets its cues laid out over the recording in order, each in
 proportion to its number of words: an estimate, the best a subtitle can do without times.
 

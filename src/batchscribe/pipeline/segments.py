@@ -12,10 +12,13 @@ unpunctuated stretch, which offline engines produce) is cut at word boundaries e
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from batchscribe.pipeline.types import Segment
+from batchscribe.pipeline.types import Segment, Word
 
 DEFAULT_MAX_WORDS = 500
+#: A stretch of one speaker without a sentence end is cut into pieces of about this length.
+MAX_PIECE_SECONDS = 20.0
 
 # A word that ends a sentence: terminal punctuation, then maybe closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.?!][\"'\u201d\u2019)\]]*$")
@@ -78,3 +81,48 @@ def split_long_lines(segments: list[Segment], max_words: int = DEFAULT_MAX_WORDS
             Segment(segment.speaker, " ".join(piece)) for piece in _split_words(words, max_words)
         )
     return out
+
+
+def monotonic_words(words: Iterable[Word], duration: float | None = None) -> list[Word]:
+    """Words in the order given with times made monotonic and within the recording: a word
+    never starts before the one before it nor ends before it starts, and nothing passes
+    `duration` (engines round, and some report a last word past the end)."""
+    out: list[Word] = []
+    floor = 0.0
+    ceiling = duration if duration is not None else float("inf")
+    for word in words:
+        start = min(max(word.start, floor), ceiling)
+        end = min(max(word.end, start), ceiling)
+        out.append(Word(word.text, start, end, word.confidence))
+        floor = start
+    return out
+
+
+def pieces_from_words(
+    words: Iterable[tuple[int, Word]], max_seconds: float = MAX_PIECE_SECONDS
+) -> list[Segment]:
+    """Timed `(speaker, word)` pairs as pieces of one speaker: a piece ends where the speaker
+    changes, after a word that ends a sentence, or once it spans `max_seconds`. So a subtitle
+    cue shows at most one speaker's sentence, and a cleaner that takes piece boundaries for
+    sentence ends sees the sentences the engine punctuated."""
+    pieces: list[Segment] = []
+    speaker = 0
+    current: list[Word] = []
+
+    def close() -> None:
+        text = " ".join(word.text for word in current)
+        pieces.append(Segment(speaker, text, current[0].start, current[-1].end, tuple(current)))
+
+    for who, word in words:
+        if current and (
+            who != speaker
+            or ends_sentence(current[-1].text)
+            or word.start - current[0].start >= max_seconds
+        ):
+            close()
+            current = []
+        speaker = who
+        current.append(word)
+    if current:
+        close()
+    return pieces

@@ -58,10 +58,11 @@ class Segment:
 class Transcript:
     """The transcription of one file.
 
-    `utterances` are the engine's natural pieces in order (a VAD utterance for sphinx, a speaker
-    turn for diarizing engines), speakers already renumbered 0, 1, ... by first appearance, each
-    with its times and words when the engine gives them. `segments` merges adjacent pieces of
-    one speaker into turns (a turn spans its first piece's start to its last piece's end);
+    `utterances` are the engine's natural pieces in order (a VAD utterance for sphinx, one
+    speaker's sentence for Deepgram, a server segment for OpenAI-compatible engines), speakers
+    already renumbered 0, 1, ... by first appearance, each with its times and words when the
+    engine gives them. `segments` merges adjacent pieces of one speaker into turns (a turn spans
+    its first piece's start to its last piece's end);
     `raw_text` is the contract's `SPEAKER_<n>: text` form. Cleaners may use the utterance
     boundaries as sentence breaks; subtitles show one cue per utterance.
 
@@ -98,8 +99,8 @@ class CleaningResult:
 
     `segments`, when the cleaner gives them, are the transcript's utterances one for one (same
     speaker, times and words) showing their cleaned text, "" for a piece that held only fillers;
-    the turns of `text` are their non-empty texts joined by spaces. Empty when the cleaner works
-    on whole turns: a subtitle then shows the raw utterances.
+    the turns of `text` are their non-empty texts joined by spaces. Empty when the cleaner could
+    not give them (a fallback to the raw text): a subtitle then shows the raw utterances.
     """
 
     text: str

@@ -44,6 +44,7 @@ from batchscribe.pipeline.exceptions import (
     OverloadedError,
     TranscriptionError,
 )
+from batchscribe.pipeline.languages import check_language
 from batchscribe.services.exceptions import ClientGoneError, StorageUnavailableError
 from batchscribe.signals import Signals, Topic
 
@@ -196,11 +197,20 @@ class JobService:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Submitted:
-        """Accept an uploaded file as a queued job (the upload's temp file is consumed)."""
+        """Accept an uploaded file as a queued job (the upload's temp file is consumed).
+
+        `language` is the request's BCP-47 tag, checked against the engine's languages
+        (`UnsupportedLanguageError`, HTTP 400) before anything is stored."""
         try:
+            language = self.language(language)
             return await self._submit(context, upload, mode, language, metadata, idempotency_key)
         finally:
             upload.cleanup()
+
+    def language(self, value: str | None) -> str | None:
+        """A requested language as the job keeps it (canonical BCP-47), or
+        `UnsupportedLanguageError` when the configured engine cannot transcribe it."""
+        return check_language(value, self.settings.transcriber, self.settings.deepgram_model)
 
     async def _submit(
         self,
@@ -328,6 +338,8 @@ class JobService:
         context: RequestContext,
         upload: Upload,
         disconnected: Callable[[], Awaitable[bool]],
+        *,
+        language: str | None = None,
     ) -> tuple[Job, JobResult]:
         """Run an upload as a synchronous job and wait for it; (final job, its result).
 
@@ -337,12 +349,13 @@ class JobService:
         # Probe before taking a slot: a slot is only ever held by audio that is on disk, readable
         # and within the limit (a failed probe deletes the upload and raises its 4xx).
         try:
+            language = self.language(language)
             await self._probe(upload, JobMode.SYNC)
         except BaseException:
             upload.cleanup()
             raise
         async with self.sync_slot():
-            submitted = await self.submit(context, upload, mode=JobMode.SYNC)
+            submitted = await self.submit(context, upload, mode=JobMode.SYNC, language=language)
             job = await self._wait_or_cancel(submitted.job.id, disconnected)
         if job.status is JobStatus.COMPLETED:
             result = await self.result(job)

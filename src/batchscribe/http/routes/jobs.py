@@ -2,11 +2,13 @@
 
     POST   /batch/jobs            202 {job_id, status, status_url} + Location
                                   (200 + Idempotent-Replayed: true for a replayed key)
-    GET    /batch/jobs/{job_id}   the job: status, progress, times, error, result once completed
+    GET    /batch/jobs/{job_id}   the job: status, progress, times, error, result once completed;
+                                  ?format=text|srt|vtt|verbose_json: the transcript in that format
     GET    /batch/jobs            the tenant's jobs, newest first, cursor-paginated
     DELETE /batch/jobs/{job_id}   cancel a queued or running job (409 once it ended)
 
-Tenant-scoped: another tenant's job answers 404, exactly like an unknown id.
+Tenant-scoped: another tenant's job answers 404, exactly like an unknown id. Every route refuses
+query parameters it does not take (400 naming the ones it does).
 """
 
 from __future__ import annotations
@@ -16,26 +18,43 @@ import re
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from batchscribe.events.schema import METADATA_MAX_BYTES
 from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
-from batchscribe.http.exceptions import UploadError
+from batchscribe.http.exceptions import ResultGoneError, ResultNotReadyError, UploadError
+from batchscribe.http.formats import (
+    FORMAT_NAMES,
+    refuse_unknown_query,
+    requested_format,
+    transcript_response,
+)
 from batchscribe.http.identity import context_headers, warn_if_tenant_generated
-from batchscribe.http.schemas import ERROR_RESPONSES, ErrorResponse, JobAccepted, JobList, JobView
+from batchscribe.http.schemas import (
+    ERROR_RESPONSES,
+    TRANSCRIPT_CONTENT,
+    ErrorResponse,
+    JobAccepted,
+    JobList,
+    JobView,
+)
 from batchscribe.http.upload import ReceivedUpload, UploadLimits, receive_upload
 from batchscribe.http.views import job_view
 from batchscribe.jobs.models import Job, JobStatus
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
+from batchscribe.pipeline.render import ResponseFormat
 from batchscribe.services.jobs import JobService
 
 router = APIRouter(tags=["jobs"])
 
 JOB_FIELDS = frozenset({"file", "language", "metadata"})
+#: The query parameters each route takes; any other is refused (400 `unknown_parameter`).
+#: A job's transcript format is `format` (the name of SPEC 13) or `response_format` (the form
+#: field's name on the other routes), so either spelling works.
+GET_JOB_QUERY = frozenset({"format", "response_format"})
+LIST_QUERY = frozenset({"status", "limit", "cursor"})
 MAX_IDEMPOTENCY_KEY = 255
-# BCP-47 as users write it: a primary tag and optional subtags (en, en-US, zh-Hant-TW).
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$")
 _KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
 
 _SUBMIT_BODY: dict[str, Any] = {
@@ -54,7 +73,8 @@ _SUBMIT_BODY: dict[str, Any] = {
                         },
                         "language": {
                             "type": "string",
-                            "description": "BCP-47 language of the recording, e.g. en.",
+                            "description": "BCP-47 language of the recording, e.g. en; 400 "
+                            "unsupported_language when the engine cannot do it.",
                         },
                         "metadata": {
                             "type": "string",
@@ -74,17 +94,13 @@ _JOB_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _language(upload: ReceivedUpload) -> str | None:
-    value = upload.fields.get("language", "").strip()
-    if not value:
-        return None
-    if not _LANGUAGE.match(value):
-        upload.cleanup()
-        raise UploadError(
-            "The language field must be a BCP-47 code such as en or en-US.",
-            code="invalid_language",
-        )
-    return value
+def _no_query(accepted: frozenset[str]) -> Any:
+    """A dependency refusing query parameters outside `accepted`."""
+
+    def check(request: Request) -> None:
+        refuse_unknown_query(request, accepted)
+
+    return Depends(check)
 
 
 def _metadata(upload: ReceivedUpload) -> dict[str, Any] | None:
@@ -149,6 +165,7 @@ async def _view(jobs: JobService, events: Any, job: Job) -> JobView:
     },
     openapi_extra=_SUBMIT_BODY,
     summary="Submit a recording as an asynchronous job",
+    dependencies=[_no_query(frozenset())],
 )
 async def submit_job(
     request: Request,
@@ -164,9 +181,14 @@ async def submit_job(
     upload = await receive_upload(
         request, UploadLimits.from_settings(settings), accepted=JOB_FIELDS
     )
-    language, metadata = _language(upload), _metadata(upload)
+    metadata = _metadata(upload)
+    # The language is checked against the engine by the service, before anything is stored.
     submitted = await jobs.submit(
-        context, upload, language=language, metadata=metadata, idempotency_key=key
+        context,
+        upload,
+        language=upload.fields.get("language"),
+        metadata=metadata,
+        idempotency_key=key,
     )
     job = submitted.job
     status_url = _status_url(request, job.id)
@@ -188,15 +210,61 @@ async def submit_job(
     "/batch/jobs/{job_id}",
     name="get_job",
     response_model=JobView,
-    responses=_JOB_ERRORS,
-    summary="A job's state, progress and result",
+    responses={
+        200: TRANSCRIPT_CONTENT,
+        **_JOB_ERRORS,
+        400: {"model": ErrorResponse, "description": "A bad identity header or parameter."},
+        409: {"model": ErrorResponse, "description": "A format asked of an unfinished job."},
+        410: {"model": ErrorResponse, "description": "The result was deleted (retention)."},
+    },
+    summary="A job's state, progress and result, or its transcript in a format",
 )
 async def get_job(
-    job_id: str, context: ContextDep, jobs: JobsDep, events: EventsDep, response: Response
-) -> JobView:
+    request: Request,
+    job_id: str,
+    context: ContextDep,
+    jobs: JobsDep,
+    events: EventsDep,
+    response: Response,
+    format: Annotated[
+        str | None,
+        Query(
+            description=f"json (the job, default), {FORMAT_NAMES.split(', ', 1)[1]}.",
+            json_schema_extra={"enum": FORMAT_NAMES.split(", ")},
+        ),
+    ] = None,
+    response_format: Annotated[
+        str | None,
+        Query(
+            description="The same as `format`, by the form field's name.",
+            json_schema_extra={"enum": FORMAT_NAMES.split(", ")},
+        ),
+    ] = None,
+) -> JobView | Response:
+    """The job as JSON; with `format` (or `response_format`) text, srt, vtt or verbose_json,
+    a completed job's transcript in that format (409 while it is not completed)."""
+    refuse_unknown_query(request, GET_JOB_QUERY)
+    fmt = requested_format(request, names=("format", "response_format"))
     job = await jobs.get(job_id, context.tenant_id)
     response.headers["X-Interaction-ID"] = context.interaction_id
-    return await _view(jobs, events, job)
+    if fmt is ResponseFormat.JSON:
+        return await _view(jobs, events, job)
+    if job.status is not JobStatus.COMPLETED:
+        raise ResultNotReadyError(
+            f"The job is {job.status}, so it has no transcript to give as {fmt}. "
+            + (
+                "Poll it without `format` until it is completed."
+                if not job.finished
+                else "Only a completed job has a transcript; see its `error`."
+            )
+        )
+    result = await jobs.result(job)
+    if result is None:
+        raise ResultGoneError(
+            "This job's transcript was deleted (results are kept RETENTION_DAYS days). "
+            "Submit the recording again."
+        )
+    return transcript_response(fmt, result, {"X-Interaction-ID": context.interaction_id})
 
 
 @router.get(
@@ -204,6 +272,7 @@ async def get_job(
     response_model=JobList,
     responses={400: {"model": ErrorResponse, "description": "A bad cursor or parameter."}},
     summary="The tenant's jobs, newest first",
+    dependencies=[_no_query(LIST_QUERY)],
 )
 async def list_jobs(
     context: ContextDep,
@@ -225,6 +294,7 @@ async def list_jobs(
         409: {"model": ErrorResponse, "description": "The job already ended."},
     },
     summary="Cancel a queued or running job",
+    dependencies=[_no_query(frozenset())],
 )
 async def cancel_job(job_id: str, context: ContextDep, jobs: JobsDep) -> JobView:
     """A running job's worker is stopped within a few seconds; no event is published for a

@@ -1,10 +1,14 @@
 """LLM cleaning through an OpenAI-compatible chat completions API (`CLEANER=openai`).
 
-The raw turns go through `split_long_lines` (at most 500 words a piece); consecutive pieces are
-packed into chunks of at most 500 words, each piece its own `SPEAKER_<n>:` line. Chunks are
-cleaned concurrently (at most `OPENAI_MAX_CONCURRENCY` at once), each within
-`OPENAI_TIMEOUT_SECONDS`, and joined back in order; pieces of one long turn become one line
-again.
+The model cleans the engine's utterances (a VAD utterance for sphinx, a sentence for Deepgram, a
+segment for OpenAI-compatible servers), one `SPEAKER_<n>:` line each, so every utterance gets
+its own cleaned text beside its times (`CleaningResult.segments`: what a subtitle cue shows),
+exactly as with the rules cleaner; a turn of the cleaned transcript is its utterances' cleaned
+texts joined by spaces. Utterances go through `split_long_lines` (at most 500 words a piece);
+consecutive pieces are packed into chunks of at most 500 words, each piece its own line. Chunks
+are cleaned concurrently (at most `OPENAI_MAX_CONCURRENCY` at once), each within
+`OPENAI_TIMEOUT_SECONDS`, and joined back in order; pieces of one long utterance become one
+text again. The model sees a whole chunk, so the context of neighbouring lines is there.
 
 A model is never trusted blindly: a chunk whose request fails, times out, answers something
 other than `{"cleaned_text": "..."}`, or changes, drops, adds or merges a speaker line keeps its
@@ -40,8 +44,9 @@ log = logging.getLogger(__name__)
 SYSTEM_PROMPT = """\
 You clean up speech-to-text transcripts of spoken conversations.
 
-The user message is part of a transcript. Every line is one speaker turn and starts with a \
-speaker label such as SPEAKER_0: or SPEAKER_1:.
+The user message is part of a transcript. Every line is one stretch of a speaker's talk and \
+starts with a speaker label such as SPEAKER_0: or SPEAKER_1:. Consecutive lines may have the \
+same label: they are still separate lines.
 
 Clean each line:
 - Remove disfluencies: filler words (um, uh, er, ah, hmm, mm-hmm, you know, I mean, like when \
@@ -54,7 +59,8 @@ Structure rules, which you must never break:
 - Answer with exactly as many lines as the input, in the same order.
 - Each line starts with exactly the same speaker label as the matching input line, followed by \
 a colon and a space.
-- Never merge two lines, never split a line, never change or drop a label.
+- Never merge two lines, never split a line, never change or drop a label. A line that held \
+only fillers becomes its label alone (for example SPEAKER_0:).
 
 Answer only with a JSON object of the form {"cleaned_text": "<the cleaned lines joined by \\n>"}.\
 """
@@ -64,10 +70,11 @@ _LINE = re.compile(r"^SPEAKER_(\d+):(.*)$")
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    """Consecutive pieces sent in one request; `turns[i]` is the turn piece `i` belongs to."""
+    """Consecutive pieces sent in one request; `owners[i]` is the utterance piece `i` belongs
+    to."""
 
     pieces: list[Segment]
-    turns: list[int]
+    owners: list[int]
 
     @property
     def text(self) -> str:
@@ -86,14 +93,14 @@ class _ChunkFailed(Exception):
         self.reason = reason
 
 
-def _chunks(turns: list[Segment], max_words: int) -> list[_Chunk]:
+def _chunks(utterances: list[Segment], max_words: int) -> list[_Chunk]:
     """Pieces of at most `max_words` words, packed in order into chunks of at most `max_words`."""
     chunks: list[_Chunk] = []
     pieces: list[Segment] = []
     owners: list[int] = []
     size = 0
-    for index, turn in enumerate(turns):
-        for piece in split_long_lines([turn], max_words):
+    for index, utterance in enumerate(utterances):
+        for piece in split_long_lines([Segment(utterance.speaker, utterance.text)], max_words):
             words = len(piece.text.split())
             if pieces and size + words > max_words:
                 chunks.append(_Chunk(pieces, owners))
@@ -126,6 +133,20 @@ def parse_reply(content: str | None, expected: list[Segment]) -> list[str]:
             raise _ChunkFailed("speaker_label_mismatch")
         texts.append(" ".join(match.group(2).split()))
     return texts
+
+
+def _turns_text(segments: tuple[Segment, ...]) -> str:
+    """`SPEAKER_<n>: text` lines: a speaker's consecutive utterances joined into one turn."""
+    turns: list[tuple[int, list[str]]] = []
+    for seg in segments:
+        if turns and turns[-1][0] == seg.speaker:
+            turns[-1][1].append(seg.text)
+        else:
+            turns.append((seg.speaker, [seg.text]))
+    return "\n".join(
+        Segment(speaker, " ".join(t for t in texts if t)).line().rstrip()
+        for speaker, texts in turns
+    )
 
 
 class OpenAICleaner:
@@ -166,37 +187,38 @@ class OpenAICleaner:
 
     async def clean(self, transcript: Transcript) -> CleaningResult:
         """Clean every chunk concurrently; failed chunks keep their raw text."""
-        turns = transcript.segments
-        if not turns:
+        utterances = [seg for seg in transcript.utterances if seg.text.split()]
+        if not utterances:
             return CleaningResult("", self.name, details={"chunks": 0})
-        chunks = _chunks(turns, self._max_words)
+        chunks = _chunks(utterances, self._max_words)
         limit = asyncio.Semaphore(self._concurrency)
         outcomes = await asyncio.gather(*(self._clean_chunk(chunk, limit) for chunk in chunks))
 
-        cleaned: list[list[str]] = [[] for _ in turns]
+        cleaned: list[list[str]] = [[] for _ in utterances]
         failures: dict[str, int] = {}
         requests = 0
         for chunk, (texts, reason, sent) in zip(chunks, outcomes, strict=True):
             requests += sent
             if reason is not None:
                 failures[reason] = failures.get(reason, 0) + 1
-            for owner, text in zip(chunk.turns, texts, strict=True):
+            for owner, text in zip(chunk.owners, texts, strict=True):
                 cleaned[owner].append(text)
-        lines = [
-            Segment(turn.speaker, " ".join(t for t in parts if t)).line().rstrip()
-            for turn, parts in zip(turns, cleaned, strict=True)
-        ]
+        segments = tuple(
+            utterance.with_text(" ".join(t for t in parts if t))
+            for utterance, parts in zip(utterances, cleaned, strict=True)
+        )
+        text = _turns_text(segments)
         failed = sum(failures.values())
         details = {"chunks": len(chunks), "failed_chunks": failed, "requests": requests}
         log.info("openai cleaning done", extra=details)
         if not failed:
-            return CleaningResult("\n".join(lines), self.name, details=details)
+            return CleaningResult(text, self.name, details=details, segments=segments)
         reason = (
             f"{failed} of {len(chunks)} chunks kept their raw text ("
             + ", ".join(f"{name}: {count}" for name, count in sorted(failures.items()))
             + ")"
         )
-        return CleaningResult("\n".join(lines), self.name, True, reason, details)
+        return CleaningResult(text, self.name, True, reason, details, segments)
 
     async def _clean_chunk(
         self, chunk: _Chunk, limit: asyncio.Semaphore

@@ -30,10 +30,14 @@ class Control:
     """What the worker asks of one transcription: stop decoding past `max_seconds` of audio
     (`AudioTooLongError`: the header may have lied), and report the share of the recording done
     so far (0 to 1) through `progress`, as often as is cheap. Engines that do not decode locally
-    may ignore both (their audio was measured by a full decode before)."""
+    may ignore both (their audio was measured by a full decode before).
+
+    `language` is the job's language, a canonical BCP-47 tag already accepted for this engine
+    by `pipeline.languages.check_language`; None lets the engine use its default or detect."""
 
     max_seconds: float | None = None
     progress: Callable[[float], None] | None = None
+    language: str | None = None
 
 
 NO_CONTROL = Control()

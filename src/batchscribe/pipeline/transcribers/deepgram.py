@@ -1,9 +1,17 @@
 """Deepgram's pre-recorded API with speaker diarization (`TRANSCRIBER=deepgram`).
 
 The file is streamed from disk to
-`POST {DEEPGRAM_BASE_URL}/v1/listen?diarize=true&smart_format=true` with its real mimetype, so
-a 100 MB upload never sits in memory. Deepgram answers one list of words, each with a speaker
-number; consecutive words of one speaker become one turn.
+`POST {DEEPGRAM_BASE_URL}/v1/listen?model=nova-3&diarize=true&smart_format=true[&language=..]`
+(`DEEPGRAM_MODEL`, the job's language) with its real mimetype, so a 100 MB upload never sits in
+memory. Deepgram answers one list of words, each with a speaker number, its times in seconds
+from the start of the file and a confidence.
+
+The words become pieces (`pipeline.segments.pieces_from_words`): a piece ends where the
+speaker changes, after a word that ends a sentence (smart formatting punctuates), or once it
+spans 20 s. So a subtitle cue is at most one speaker's sentence, and the rules cleaner, which
+treats piece boundaries as sentence ends, sees the sentences Deepgram punctuated. Times are
+Deepgram's, made monotonic (a word never starts before the one before it, never ends before it
+starts); the raw transcript still shows one line per speaker turn.
 
 Retries follow the hosted engines' one policy (`batchscribe.pipeline.retry`, tenacity): 429,
 5xx, timeouts and connection failures are retried with exponential backoff and jitter, honouring
@@ -13,6 +21,7 @@ Deepgram's `Retry-After` up to a cap; each attempt reopens the file from disk.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,40 +31,55 @@ import httpx
 from batchscribe.config import Settings
 from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
+from batchscribe.pipeline.languages import engine_language
 from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
+from batchscribe.pipeline.segments import monotonic_words, pieces_from_words
 from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
-from batchscribe.pipeline.types import Segment
+from batchscribe.pipeline.types import Segment, Word
 
 log = logging.getLogger(__name__)
 
 LISTEN_PATH = "/v1/listen"
 QUERY = {"diarize": "true", "smart_format": "true"}
+#: What Deepgram transcribes as when no language is named.
+DEFAULT_LANGUAGE = "en"
 
 
-def words_to_segments(words: Iterable[Mapping[str, Any]]) -> list[Segment]:
-    """Group Deepgram words into turns: a new turn whenever the speaker changes.
+def _seconds(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
-    Each word shows as its `punctuated_word` when present (smart formatting), else `word`;
-    a turn's words are joined by single spaces. Words without a speaker (diarization off) are
-    speaker 0. Speaker numbers are Deepgram's; the caller renumbers by first appearance.
+
+def _confidence(value: Any) -> float | None:
+    number = _seconds(value)
+    return min(number, 1.0) if number is not None else None
+
+
+def words_to_segments(
+    words: Iterable[Mapping[str, Any]], duration: float | None = None
+) -> list[Segment]:
+    """Deepgram words as timed pieces of one speaker (`pieces_from_words`).
+
+    Each word shows as its `punctuated_word` when present (smart formatting), else `word`,
+    and keeps its `start`, `end` and `confidence`, times made monotonic and kept within
+    `duration` (the recording's, when known). Words without a speaker
+    (diarization off) are speaker 0. Speaker numbers are Deepgram's; the caller renumbers by
+    first appearance.
     """
-    segments: list[Segment] = []
-    current_speaker: int | None = None
-    current: list[str] = []
+    speakers: list[int] = []
+    timed: list[Word] = []
     for word in words:
-        shown = word.get("punctuated_word") or word.get("word") or ""
-        pieces = str(shown).split()
-        if not pieces:
+        shown = " ".join(str(word.get("punctuated_word") or word.get("word") or "").split())
+        if not shown:
             continue
-        speaker = int(word.get("speaker") or 0)
-        if speaker != current_speaker and current:
-            segments.append(Segment(current_speaker or 0, " ".join(current)))
-            current = []
-        current_speaker = speaker
-        current.extend(pieces)
-    if current:
-        segments.append(Segment(current_speaker or 0, " ".join(current)))
-    return segments
+        start = _seconds(word.get("start")) or 0.0
+        end = _seconds(word.get("end")) or start
+        speakers.append(int(word.get("speaker") or 0))
+        timed.append(Word(shown, start, end, _confidence(word.get("confidence"))))
+    return pieces_from_words(zip(speakers, monotonic_words(timed, duration), strict=True))
 
 
 def _words(payload: Any) -> list[Mapping[str, Any]]:
@@ -67,6 +91,20 @@ def _words(payload: Any) -> list[Mapping[str, Any]]:
     if not isinstance(words, list):
         return []
     return [w for w in words if isinstance(w, Mapping)]
+
+
+def _spoken_language(payload: Any, requested: str | None) -> str | None:
+    """The language transcribed: the one asked for, else the one Deepgram detected, else its
+    default (English); None for `multi`, which mixes languages."""
+    if requested == "multi":
+        return None
+    if requested is not None:
+        return requested
+    try:
+        detected = payload["results"]["channels"][0].get("detected_language")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        detected = None
+    return detected if isinstance(detected, str) and detected else DEFAULT_LANGUAGE
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -103,6 +141,7 @@ class DeepgramTranscriber:
                 "Deepgram is selected (TRANSCRIBER=deepgram) but DEEPGRAM_API_KEY is not set."
             )
         self._key = settings.deepgram_api_key
+        self._model = settings.deepgram_model
         self._url = f"{settings.deepgram_base_url}{LISTEN_PATH}"
         self._timeout = httpx.Timeout(settings.deepgram_timeout_seconds)
         self._owns_client = client is None
@@ -117,24 +156,33 @@ class DeepgramTranscriber:
     def transcribe(
         self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
     ) -> EngineOutput:
-        """Send the file, group the answer's words into speaker turns."""
-        payload = self._post_with_retries(path, info)
+        """Send the file (with the job's language, if any); the answer's words as timed pieces
+        of one speaker."""
+        language = engine_language(control.language, self.name)
+        query = {"model": self._model, **QUERY}
+        if language is not None:
+            query["language"] = language
+        payload = self._post_with_retries(path, info, query)
         words = _words(payload)
-        segments = words_to_segments(words)
+        segments = words_to_segments(words, info.duration_seconds)
         log.info(
             "deepgram transcription done",
-            extra={"words": len(words), "turns": len(segments), "bytes_sent": path.stat().st_size},
+            extra={
+                "words": len(words),
+                "pieces": len(segments),
+                "bytes_sent": path.stat().st_size,
+            },
         )
-        return EngineOutput(segments)
+        return EngineOutput(segments, language=_spoken_language(payload, language))
 
-    def _post_with_retries(self, path: Path, info: AudioInfo) -> Any:
+    def _post_with_retries(self, path: Path, info: AudioInfo, query: Mapping[str, str]) -> Any:
         headers = {
             "Authorization": f"Token {self._key.get_secret_value()}",
             "Content-Type": info.mimetype,
             "Accept": "application/json",
         }
         return self._retry.call(
-            lambda: self._post_once(path, headers),
+            lambda: self._post_once(path, headers, query),
             exhausted=lambda problem, attempts, retry_after: EngineUnavailableError(
                 f"Deepgram is unavailable or overloaded ({problem} after {attempts} attempts). "
                 "Try again in a minute.",
@@ -144,14 +192,14 @@ class DeepgramTranscriber:
             message="deepgram retry",
         )
 
-    def _post_once(self, path: Path, headers: Mapping[str, str]) -> Any:
+    def _post_once(self, path: Path, headers: Mapping[str, str], query: Mapping[str, str]) -> Any:
         """One upload; overload answers and network failures raise `RetryableProblem`."""
         try:
             # A file object is streamed by httpx in 64 KiB reads, with its Content-Length.
             with path.open("rb") as body:
                 response = self._client.post(
                     self._url,
-                    params=QUERY,
+                    params=query,
                     headers=headers,
                     content=body,
                     timeout=self._timeout,

@@ -1,4 +1,6 @@
-// batchscribe web page: upload or record audio, show both transcripts and the event's delivery.
+// batchscribe web page: upload or record audio as a job (POST /batch/jobs), follow its progress
+// (GET /batch/jobs/{id}), show both transcripts (the cleaned one with times), the event's
+// delivery, and download the transcript as TXT, SRT or VTT (GET /batch/jobs/{id}?format=).
 // Plain JavaScript, no build step, no third-party code; every request goes to this origin.
 "use strict";
 
@@ -43,6 +45,8 @@
     warningBox: $("warning-box"),
     metaDuration: $("meta-duration"),
     metaCleaning: $("meta-cleaning"),
+    metaEngine: $("meta-engine"),
+    downloadStatus: $("download-status"),
     metaInteraction: $("meta-interaction"),
     copyId: $("copy-id"),
     eventBadge: $("event-badge"),
@@ -75,6 +79,15 @@
   const POLL_FIRST_DELAY_MS = 400;
   const POLL_MAX_DELAY_MS = 5000;
   const POLL_MAX_TRIES = 40;
+  // Job polling: a job ends when its worker is done, however long that takes.
+  const JOB_POLL_FIRST_MS = 500;
+  const JOB_POLL_MAX_MS = 2000;
+  const FINAL_JOB_STATES = new Set(["completed", "failed", "cancelled"]);
+  const DOWNLOADS = {
+    text: { ext: "txt", type: "text/plain" },
+    srt: { ext: "srt", type: "application/x-subrip" },
+    vtt: { ext: "vtt", type: "text/vtt" },
+  };
 
   const state = {
     busy: false,
@@ -84,6 +97,9 @@
     pollGeneration: 0,
     pollTimer: null,
     transcripts: { raw: "", cleaned: "" },
+    job: null, // { id, tenant, name }: the job being followed or shown
+    jobGeneration: 0,
+    jobTimer: null,
     recording: null, // { recorder, stream, chunks, started, timer, ext }
     apiKey: "", // api_key mode: the key of this tab (also in sessionStorage)
   };
@@ -450,6 +466,7 @@
 
     clearError();
     stopPolling();
+    stopFollowing();
     els.results.hidden = true;
     els.statusCard.hidden = false;
     els.fileSummary.textContent = `${name} · ${formatBytes(blob.size)}`;
@@ -485,38 +502,35 @@
 
     const xhr = new XMLHttpRequest();
     state.xhr = xhr;
-    xhr.open("POST", "/batch/process");
+    xhr.open("POST", "/batch/jobs");
     for (const [header, value] of Object.entries(headers)) xhr.setRequestHeader(header, value);
     xhr.setRequestHeader("Accept", "application/json");
-
-    let transcribingSince = null;
-    const startTranscribing = () => {
-      if (transcribingSince !== null) return;
-      transcribingSince = Date.now();
-      setProgress(100);
-      startClock("Transcribing…", transcribingSince);
-    };
+    const submittedAt = Date.now();
 
     xhr.upload.addEventListener("progress", (e) => {
-      if (!e.lengthComputable || transcribingSince !== null) return;
+      if (!e.lengthComputable) return;
       const percent = (e.loaded / e.total) * 100;
       setProgress(percent);
       els.statusClock.textContent = `${Math.round(percent)}%`;
     });
-    xhr.upload.addEventListener("load", startTranscribing);
+    xhr.upload.addEventListener("load", () => {
+      setProgress(100);
+      els.statusText.textContent = "Uploaded. Storing the recording…";
+      els.statusClock.textContent = "";
+    });
 
     xhr.addEventListener("load", () => {
-      const elapsed = transcribingSince === null ? 0 : Date.now() - transcribingSince;
-      finishRequest();
+      state.xhr = null;
       const interactionId = xhr.getResponseHeader("X-Interaction-ID") || "";
-      if (xhr.status === 200) {
-        let data = null;
+      if (xhr.status === 202 || xhr.status === 200) {
+        let accepted = null;
         try {
-          data = JSON.parse(xhr.responseText);
+          accepted = JSON.parse(xhr.responseText);
         } catch (_) {
-          data = null;
+          accepted = null;
         }
-        if (!data || typeof data.raw_transcript !== "string") {
+        if (!accepted || typeof accepted.job_id !== "string") {
+          finishRequest();
           showError({
             title: "The server's answer could not be read",
             advice: "Try again. If it keeps happening, tell whoever runs this server.",
@@ -525,8 +539,16 @@
           });
           return;
         }
-        renderResult(data, xhr.getResponseHeader("X-Warning"), elapsed);
+        // The server warns when it made up a tenant; the page reads the job back with it, so
+        // only a replaced tenant the user typed is worth a note.
+        const warning = headers["X-Tenant-ID"] ? xhr.getResponseHeader("X-Warning") : null;
+        followJob(
+          { id: accepted.job_id, tenant: accepted.tenant_id || "", name },
+          warning,
+          submittedAt,
+        );
       } else {
+        finishRequest();
         const explained = explainHttpError(
           xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After"), interactionId,
         );
@@ -547,10 +569,7 @@
     });
     xhr.addEventListener("abort", () => {
       finishRequest();
-      stopClock();
-      setSpinner(false);
-      els.progress.hidden = true;
-      els.statusText.textContent = "Cancelled. Choose a file or record to start again.";
+      showCancelled();
     });
 
     const form = new FormData();
@@ -562,6 +581,129 @@
     state.xhr = null;
     stopClock();
     setBusy(false);
+  }
+
+  function showCancelled() {
+    stopClock();
+    setSpinner(false);
+    els.progress.hidden = true;
+    els.statusText.textContent = "Cancelled. Choose a file or record to start again.";
+  }
+
+  // ---------- following a job ----------
+
+  // Headers that read a job back: the key, or (without keys) the tenant the job belongs to.
+  function jobHeaders(job) {
+    const headers = { Accept: "application/json", ...authHeaders() };
+    if (job.tenant && !NEEDS_KEY) headers["X-Tenant-ID"] = job.tenant;
+    return headers;
+  }
+
+  function stopFollowing() {
+    state.jobGeneration += 1;
+    if (state.jobTimer !== null) window.clearTimeout(state.jobTimer);
+    state.jobTimer = null;
+  }
+
+  function followJob(job, warning, submittedAt) {
+    stopFollowing();
+    state.job = job;
+    const generation = state.jobGeneration;
+    let delay = JOB_POLL_FIRST_MS;
+    let failures = 0;
+    let startedAt = null;
+    els.statusText.textContent = "Queued: waiting for a free worker…";
+    els.statusClock.textContent = "";
+    setProgress(0);
+
+    const poll = async () => {
+      if (generation !== state.jobGeneration) return;
+      let response;
+      try {
+        response = await fetch(`/batch/jobs/${encodeURIComponent(job.id)}`, {
+          headers: jobHeaders(job),
+          cache: "no-store",
+        });
+      } catch (_) {
+        failures += 1;
+        if (failures >= 5) {
+          finishRequest();
+          showError({
+            title: "Lost contact with the server",
+            advice: `The transcription goes on there. Check your connection, then reload the page; the job is ${job.id}.`,
+          });
+          return;
+        }
+        state.jobTimer = window.setTimeout(poll, delay);
+        return;
+      }
+      if (generation !== state.jobGeneration) return;
+      if (!response.ok) {
+        finishRequest();
+        const explained = explainHttpError(
+          response.status, await response.text(), response.headers.get("Retry-After"), job.id,
+        );
+        showError(explained);
+        if (explained.refusedKey && NEEDS_KEY) {
+          rememberKey("");
+          askForKey("refused", "That key was not accepted. Enter a valid key, then press Try again.");
+        }
+        return;
+      }
+      failures = 0;
+      const view = await response.json();
+      if (generation !== state.jobGeneration) return;
+      const status = String(view.status || "");
+      if (status === "running") {
+        if (startedAt === null) {
+          startedAt = Date.now();
+          startClock("Transcribing…", startedAt);
+        }
+        const percent = Math.round(Math.max(0, Math.min(1, Number(view.progress) || 0)) * 100);
+        setProgress(percent);
+        els.statusText.textContent = `Transcribing… ${percent}%`;
+      }
+      if (FINAL_JOB_STATES.has(status)) {
+        finishRequest();
+        jobEnded(job, view, warning, Date.now() - (startedAt || submittedAt));
+        return;
+      }
+      state.jobTimer = window.setTimeout(poll, delay);
+      delay = Math.min(JOB_POLL_MAX_MS, Math.round(delay * 1.4));
+    };
+    state.jobTimer = window.setTimeout(poll, 0);
+  }
+
+  // A failed job's error code, explained like the HTTP errors the same problems once were.
+  const JOB_ERROR_STATUS = {
+    invalid_audio: 422,
+    audio_too_long: 413,
+    engine_unavailable: 503,
+    engine_timeout: 503,
+    transcription_failed: 503,
+    storage_unavailable: 503,
+    worker_lost: 503,
+  };
+
+  function jobEnded(job, view, warning, elapsedMs) {
+    if (view.status === "completed" && view.result) {
+      renderResult(view.result, warning, elapsedMs);
+      return;
+    }
+    if (view.status === "cancelled") {
+      showCancelled();
+      return;
+    }
+    const error = view.error || {};
+    const code = String(error.code || "");
+    const status = JOB_ERROR_STATUS[code] || 500;
+    const body = JSON.stringify({ error: { code, message: String(error.message || "") } });
+    const explained = explainHttpError(status, body, "", job.id);
+    if (code === "audio_too_long") {
+      explained.title = "The recording is too long";
+      explained.advice = "Split it into shorter parts, then upload them one by one.";
+    }
+    showError(explained);
   }
 
   // ---------- results ----------
@@ -599,6 +741,48 @@
     }
   }
 
+  // Seconds as a clock a reader scans: 0:07.4, 12:03.0, 1:02:03.5.
+  function formatTime(seconds) {
+    const value = Math.max(0, Number(seconds) || 0);
+    const tenths = Math.floor((value % 1) * 10);
+    return `${formatClock(Math.floor(value) * 1000)}.${tenths}`;
+  }
+
+  // The cleaned transcript as its timed segments: time, speaker (when it changes), text.
+  function renderSegments(container, segments, fallbackText) {
+    if (!Array.isArray(segments) || segments.length === 0) {
+      renderTranscript(container, fallbackText);
+      return;
+    }
+    container.replaceChildren();
+    let previousSpeaker = null;
+    for (const segment of segments) {
+      const turn = document.createElement("div");
+      turn.className = "turn";
+      const head = document.createElement("p");
+      head.className = "turn-head";
+      const time = document.createElement("span");
+      time.className = "time";
+      const timed = typeof segment.start === "number" && typeof segment.end === "number";
+      time.textContent = timed ? `${formatTime(segment.start)} – ${formatTime(segment.end)}` : "";
+      const match = /^SPEAKER_(\d+)$/.exec(String(segment.speaker || ""));
+      if (segment.speaker !== previousSpeaker || !timed) {
+        const label = document.createElement("span");
+        label.className = "speaker";
+        label.dataset.speaker = String((match ? Number.parseInt(match[1], 10) : 0) % 6);
+        label.textContent = String(segment.speaker || "").replace("_", " ");
+        head.append(label);
+      }
+      if (timed) head.append(time);
+      previousSpeaker = segment.speaker;
+      const body = document.createElement("p");
+      body.className = "turn-text";
+      body.textContent = String(segment.text || "");
+      turn.append(head, body);
+      container.append(turn);
+    }
+  }
+
   function describeCleaning(cleaning) {
     els.metaCleaning.replaceChildren();
     const engine = cleaning && typeof cleaning.engine === "string" ? cleaning.engine : "unknown";
@@ -625,9 +809,11 @@
     state.transcripts.raw = data.raw_transcript || "";
     state.transcripts.cleaned = typeof data.cleaned_transcript === "string" ? data.cleaned_transcript : "";
     renderTranscript(els.rawTranscript, state.transcripts.raw);
-    renderTranscript(els.cleanedTranscript, state.transcripts.cleaned);
+    renderSegments(els.cleanedTranscript, data.segments, state.transcripts.cleaned);
 
     els.metaDuration.textContent = formatDuration(data.duration_seconds);
+    els.metaEngine.textContent = [data.engine, data.language].filter(Boolean).join(" · ") || "–";
+    els.downloadStatus.textContent = "";
     els.metaInteraction.textContent = data.interaction_id || "–";
     describeCleaning(data.cleaning);
 
@@ -942,9 +1128,72 @@
   els.retryButton.addEventListener("click", () => {
     if (state.lastUpload) upload(state.lastUpload.blob, state.lastUpload.name);
   });
-  els.cancelButton.addEventListener("click", () => {
-    if (state.xhr) state.xhr.abort();
+  els.cancelButton.addEventListener("click", async () => {
+    if (state.xhr) {
+      state.xhr.abort();
+      return;
+    }
+    const job = state.job;
+    if (!job || !state.busy) return;
+    stopFollowing();
+    els.cancelButton.disabled = true;
+    try {
+      await fetch(`/batch/jobs/${encodeURIComponent(job.id)}`, {
+        method: "DELETE",
+        headers: jobHeaders(job),
+      });
+    } catch (_) {
+      // The job may still finish on the server; nothing else to do here.
+    }
+    els.cancelButton.disabled = false;
+    finishRequest();
+    showCancelled();
   });
+
+  // ---------- downloads ----------
+
+  function downloadName(job, ext) {
+    const base = (job.name || "transcript").replace(/\.[^./]+$/, "") || "transcript";
+    return `${base}.${ext}`;
+  }
+
+  async function download(button, format) {
+    const job = state.job;
+    const spec = DOWNLOADS[format];
+    if (!job || !spec) return;
+    button.disabled = true;
+    els.downloadStatus.textContent = "";
+    try {
+      const response = await fetch(
+        `/batch/jobs/${encodeURIComponent(job.id)}?format=${encodeURIComponent(format)}`,
+        { headers: { ...jobHeaders(job), Accept: spec.type }, cache: "no-store" },
+      );
+      if (!response.ok) {
+        const { message } = parseErrorBody(await response.text());
+        els.downloadStatus.textContent = `Could not download: ${message || `the server answered ${response.status}`}`;
+        return;
+      }
+      const blob = new Blob([await response.text()], { type: `${spec.type};charset=utf-8` });
+      const url = URL.createObjectURL(blob);
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = downloadName(job, spec.ext);
+      link.hidden = true;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+      els.downloadStatus.textContent = `Saved ${link.download}.`;
+    } catch (_) {
+      els.downloadStatus.textContent = "Could not reach the server to download; try again.";
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  for (const button of document.querySelectorAll("[data-download]")) {
+    button.addEventListener("click", () => download(button, button.dataset.download));
+  }
   els.identityClear.addEventListener("click", () => {
     for (const f of identityFields) {
       f.input.value = "";
