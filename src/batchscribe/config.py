@@ -6,6 +6,7 @@ table. Validators fail at startup on nonsense so a bad deploy never half-works.
 
 from __future__ import annotations
 
+import base64
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +15,13 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_FIELDS = ("aws_secret_access_key", "aws_session_token", "deepgram_api_key", "openai_api_key")
+SECRET_FIELDS = (
+    "aws_secret_access_key",
+    "aws_session_token",
+    "deepgram_api_key",
+    "openai_api_key",
+    "webhook_secret",
+)
 
 
 class Settings(BaseSettings):
@@ -100,6 +107,36 @@ class Settings(BaseSettings):
             data[name] = "***" if getattr(self, name) is not None else None
         data["aws_access_key_id"] = "***" if self.aws_access_key_id else None
         return data
+
+    # Job webhooks (callback_url)
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret (whsec_...) for tenants without their own."
+    )
+    callback_allow_private_networks: bool = Field(
+        False, description="Also allow http and private/loopback callback addresses."
+    )
+    callback_inline_max_bytes: int = Field(
+        65536, gt=0, description="Largest webhook body that carries the transcript inline."
+    )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # The format rule of batchscribe.webhooks.signing.parse_secret, repeated here because
+        # config imports nothing of the package; a unit test keeps the two in agreement.
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        encoded = text.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if not text.startswith("whsec_") or not 24 <= len(key) <= 64:
+            raise ValueError(
+                "WEBHOOK_SECRET must be 'whsec_' followed by the base64 of 24 to 64 random bytes"
+            )
+        return SecretStr(text)
 
 
 @lru_cache(maxsize=1)
