@@ -166,7 +166,8 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(receiver: WebhookRec
         )
         assert elsewhere.requests == []
     assert (result.outcome, result.status_code) == (Outcome.RETRY, 307)
-    assert result.error is not None and "redirect" in result.error
+    assert result.error is not None
+    assert "redirect" in result.error
 
 
 def test_a_receiver_slower_than_the_timeout_is_retried(receiver: WebhookReceiver) -> None:
@@ -214,7 +215,8 @@ def test_a_refused_connection_is_retried() -> None:
         resolver=WebhookReceiver.resolver,
     )
     assert result.outcome is Outcome.RETRY
-    assert result.error is not None and result.error.startswith("could not connect")
+    assert result.error is not None
+    assert result.error.startswith("could not connect")
 
 
 def test_a_huge_response_is_not_read_beyond_the_limit(receiver: WebhookReceiver) -> None:
@@ -300,7 +302,8 @@ def test_https_refuses_a_certificate_for_another_name(ca: trustme.CA) -> None:
             ssl_context=_client_context(ca),
         )
     assert result.outcome is Outcome.RETRY
-    assert result.error is not None and "certificate" in result.error.lower()
+    assert result.error is not None
+    assert "certificate" in result.error.lower()
     assert receiver.requests == []
 
 
@@ -315,5 +318,6 @@ def test_https_refuses_a_certificate_from_an_unknown_authority(ca: trustme.CA) -
             ssl_context=_client_context(ca),
         )
     assert result.outcome is Outcome.RETRY
-    assert result.error is not None and "certificate verify failed" in result.error
+    assert result.error is not None
+    assert "certificate verify failed" in result.error
     assert receiver.requests == []

@@ -90,8 +90,6 @@ def address_problem(ip: IPAddress) -> str | None:
     ip = canonical(ip)
     if isinstance(ip, IPv4Address):
         return next((label for net, label in _IPV4_SPECIAL if ip in net), None)
-    if ip.scope_id:
-        return "scoped (zone index)"
     embedded = _embedded_ipv4(ip)
     if embedded is not None:
         problem = address_problem(embedded)
@@ -101,6 +99,8 @@ def address_problem(ip: IPAddress) -> str | None:
         return special
     if ip not in _IPV6_GLOBAL_UNICAST:
         return "reserved"
+    if ip.scope_id:
+        return "scoped (zone index)"
     return None
 
 
