@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import email.utils
+import functools
 import ipaddress
 import logging
 import socket
@@ -99,8 +100,10 @@ def system_resolver(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
+@functools.lru_cache(maxsize=1)
 def default_ssl_context() -> ssl.SSLContext:
-    """Certificate and host name verification against the same CA bundle as httpx."""
+    """Certificate and host name verification against the same CA bundle as httpx. Built
+    once: loading the bundle costs more than a whole attempt to a fast receiver."""
     return httpx.create_ssl_context()
 
 
