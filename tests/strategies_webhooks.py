@@ -84,7 +84,7 @@ def callback_urls(draw: st.DrawFn) -> str:
             st.ip_addresses(v=4).map(str),
             st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
             st.integers(0, 2**32 - 1).map(str),
-            st.sampled_from(["localhost", "intranet", "", "a..b", "-x.com"]),
+            st.sampled_from(["localhost", "intranet", "", "a..b", "-x.com", "[::1", "[v1.x]"]),
         )
     )
     port = draw(st.one_of(st.just(""), st.integers(-1, 70000).map(lambda p: f":{p}")))

@@ -135,6 +135,8 @@ def test_accepted_urls_are_normalised(url: str, expected: str) -> None:
         ("https://[::1]/", "loopback"),
         ("https://[::ffff:127.0.0.1]/", "loopback"),
         ("https://[fe80::1%25eth0]/", "zone index"),
+        ("https://[::1/", "not a valid URL"),
+        ("https://[v1.fe]/", "invalid IPv6"),
         ("https://2130706433/", "not a dotted-quad"),  # 127.0.0.1 as one number
         ("https://0x7f.1/", "not a dotted-quad"),
         ("https://127.1/", "not a dotted-quad"),

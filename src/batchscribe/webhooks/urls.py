@@ -126,7 +126,10 @@ def validate_callback_url(url: str, *, allow_private: bool = False) -> CallbackU
         raise _refuse(
             "contains spaces, control characters or backslashes", allow_private=allow_private
         )
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unbalanced brackets around an IPv6 address
+        raise _refuse("is not a valid URL", allow_private=allow_private) from None
     scheme = parts.scheme.lower()
     allowed_schemes = ("https", "http") if allow_private else ("https",)
     if scheme not in allowed_schemes:
