@@ -100,6 +100,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
         ("https://8.8.8.8/hook", "https://8.8.8.8/hook"),
         ("https://[2606:4700:4700::1111]:8443/h", "https://[2606:4700:4700::1111]:8443/h"),
         ("https://[::ffff:8.8.8.8]/h", "https://8.8.8.8/h"),
+        ("https://\uff18.8.8.8/h", "https://8.8.8.8/h"),
     ],
 )
 def test_accepted_urls_are_normalised(url: str, expected: str) -> None:
@@ -141,6 +142,8 @@ def test_accepted_urls_are_normalised(url: str, expected: str) -> None:
         ("https://0x7f.1/", "not a dotted-quad"),
         ("https://127.1/", "not a dotted-quad"),
         ("https://0177.0.0.1/", "not a dotted-quad"),
+        ("https://\uff10x7f.1/", "not a dotted-quad"),  # full-width digits
+        ("https://\uff11\uff12\uff17.0.0.1/", "loopback"),
         ("https://localhost/", "localhost"),
         ("https://api.localhost:8000/", "localhost"),
         ("https://metadata/computeMetadata", "single-label"),

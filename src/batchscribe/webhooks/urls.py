@@ -153,16 +153,26 @@ def validate_callback_url(url: str, *, allow_private: bool = False) -> CallbackU
     if not raw_host:
         raise _refuse("has no host", allow_private=allow_private)
 
-    ip: IPAddress | None = None
     bracketed = parts.netloc.startswith("[")
-    try:
-        ip = ipaddress.ip_address(raw_host)
-    except ValueError:
-        if bracketed:
+    if bracketed:
+        try:
+            ip: IPAddress | None = ipaddress.IPv6Address(raw_host)
+        except ValueError:
             raise _refuse("has an invalid IPv6 address", allow_private=allow_private) from None
+        host = raw_host
+    else:
+        # Normalised first, so full-width digits cannot dress an address up as a name.
+        host = _normalise_name(raw_host, allow_private=allow_private)
+        try:
+            ip = ipaddress.IPv4Address(host)
+        except ValueError:
+            ip = None
+        if ip is None and _is_legacy_ipv4(host):
+            raise _refuse(
+                "has a numeric host that is not a dotted-quad IPv4 address",
+                allow_private=allow_private,
+            )
     if ip is not None:
-        if isinstance(ip, ipaddress.IPv6Address) and not bracketed:
-            raise _refuse("has an IPv6 address without brackets", allow_private=allow_private)
         if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
             raise _refuse("has an IPv6 zone index (%...)", allow_private=allow_private)
         ip = canonical(ip)
@@ -170,16 +180,10 @@ def validate_callback_url(url: str, *, allow_private: bool = False) -> CallbackU
         if problem and not allow_private:
             raise _refuse(f"points to a {problem} address", allow_private=allow_private)
         host = str(ip)
-    else:
-        if _is_legacy_ipv4(raw_host):
-            raise _refuse(
-                "has a numeric host that is not a dotted-quad IPv4 address",
-                allow_private=allow_private,
-            )
-        host = _normalise_name(raw_host, allow_private=allow_private)
-        if not allow_private and (host == "localhost" or host.endswith(".localhost")):
+    elif not allow_private:
+        if host == "localhost" or host.endswith(".localhost"):
             raise _refuse("points to this machine (localhost)", allow_private=allow_private)
-        if not allow_private and "." not in host:
+        if "." not in host:
             # A single label is completed by the resolver's search domains: an internal name.
             raise _refuse(
                 "has a single-label host name (use the fully qualified name)",
