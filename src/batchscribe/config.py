@@ -8,6 +8,7 @@ and what it accepts), and every entry point prints those lines and exits 2, neve
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import os
@@ -41,6 +42,7 @@ SECRET_FIELDS = (
     "openai_api_key",
     "gateway_secret",
     "metrics_token",
+    "webhook_secret",
 )
 
 
@@ -265,6 +267,37 @@ class Settings(BaseSettings):
             f"BLOB_STORE={value!r} is not understood; use file://PATH (file://var/blobs, "
             "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
         )
+
+    # Job webhooks (callback_url)
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signing secret (whsec_...) for tenants without their own."
+    )
+    callback_allow_private_networks: bool = Field(
+        False, description="Also allow http and private/loopback callback addresses."
+    )
+    callback_inline_max_bytes: int = Field(
+        65536, gt=0, description="Largest webhook body that carries the transcript inline."
+    )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # The format rule of batchscribe.webhooks.signing.parse_secret, repeated here because
+        # config imports nothing of the package; a unit test keeps the two in agreement.
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        encoded = text.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if not text.startswith("whsec_") or not 24 <= len(key) <= 64:
+            raise ValueError(
+                "must be 'whsec_' followed by the base64 of 24 to 64 random bytes (make one with "
+                "`batchscribe webhooks new-secret`)"
+            )
+        return SecretStr(text)
 
 
 def _without_password(url: str) -> str:
