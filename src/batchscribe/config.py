@@ -18,7 +18,7 @@ import types
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, ParamSpec, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -43,6 +43,7 @@ SECRET_FIELDS = (
     "gateway_secret",
     "metrics_token",
     "webhook_secret",
+    "webhook_encryption_key",
 )
 
 
@@ -268,15 +269,32 @@ class Settings(BaseSettings):
             "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
         )
 
-    # Job webhooks (callback_url)
+    # Job webhooks (callback_url, SPEC 13)
     webhook_secret: SecretStr | None = Field(
-        None, description="Signing secret (whsec_...) for tenants without their own."
+        None,
+        description="Signing secret (whsec_...) for tenants without their own (none and "
+        "gateway modes).",
+    )
+    webhook_encryption_key: SecretStr | None = Field(
+        None,
+        description="Encrypts tenants' signing secrets in the database: 32+ random characters; "
+        "several, comma-separated, while rotating (the first encrypts).",
     )
     callback_allow_private_networks: bool = Field(
         False, description="Also allow http and private/loopback callback addresses."
     )
     callback_inline_max_bytes: int = Field(
         65536, gt=0, description="Largest webhook body that carries the transcript inline."
+    )
+    callback_timeout_seconds: float = Field(
+        10, gt=0, le=60, description="Time limit of one delivery attempt (DNS to response)."
+    )
+    callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = Field(
+        (5, 30, 120, 600, 1800, 3600, 7200, 14400, 21600, 28800),
+        description="Seconds between delivery attempts, comma-separated; the last repeats.",
+    )
+    callback_retry_window_seconds: float = Field(
+        86400, gt=0, le=7 * 86400, description="How long a callback is retried before failed."
     )
 
     @field_validator("webhook_secret")
@@ -298,6 +316,35 @@ class Settings(BaseSettings):
                 "`batchscribe webhooks new-secret`)"
             )
         return SecretStr(text)
+
+    @field_validator("webhook_encryption_key")
+    @classmethod
+    def _encryption_keys_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not keys or any(len(key) < 32 for key in keys):
+            raise ValueError(
+                "must be at least 32 random characters (e.g. `openssl rand -hex 32`), or several "
+                "such keys separated by commas while rotating"
+            )
+        return SecretStr(",".join(keys))
+
+    @field_validator("callback_retry_delays", mode="before")
+    @classmethod
+    def _delays_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            try:
+                value = tuple(float(part) for part in parts)
+            except ValueError:
+                value = ()
+        if not value or any(not 0 < float(delay) <= 86400 for delay in value):
+            raise ValueError(
+                "must be seconds between attempts, comma-separated, each above 0 and at most "
+                "86400, e.g. 5,30,120,600"
+            )
+        return value
 
 
 def _without_password(url: str) -> str:
