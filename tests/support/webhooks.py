@@ -22,7 +22,7 @@ import threading
 import time
 import typing
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -94,10 +94,20 @@ class ReceiverReply:
 
 class WebhookReceiver:
     """A threaded HTTP(S) server on 127.0.0.1 that records webhooks and answers from a
-    script of `ReceiverReply`s (then 204). `ssl_context` makes it HTTPS."""
+    script of `ReceiverReply`s (then 204). `ssl_context` makes it HTTPS; `port` binds a chosen
+    port (to come up where a callback URL already points); `responder`, when given, picks the
+    reply for each request instead of the script."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        port: int = 0,
+        responder: Callable[[ReceivedWebhook], ReceiverReply] | None = None,
+    ) -> None:
         self.requests: list[ReceivedWebhook] = []
+        self.responder = responder
+        self._port = port
         #: Response body bytes the receiver could not write because the client hung up.
         self.unsent_bytes = 0
         self._ssl_context = ssl_context
@@ -139,7 +149,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 receiver._handle(self)
 
-        server = _Server(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", self._port), Handler)
         if self._ssl_context is not None:
             self._ssl_context.sni_callback = self._remember_sni
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
@@ -179,18 +189,20 @@ class WebhookReceiver:
         body = handler.rfile.read(int(headers.get("content-length") or 0))
         connection = handler.connection
         tls = isinstance(connection, ssl.SSLSocket)
+        received = ReceivedWebhook(
+            handler.command,
+            handler.path,
+            headers,
+            body,
+            self._sni.get(handler.client_address[:2]) if tls else None,
+            str(connection.getsockname()[0]),
+        )
         with self._lock:
-            self.requests.append(
-                ReceivedWebhook(
-                    handler.command,
-                    handler.path,
-                    headers,
-                    body,
-                    self._sni.get(handler.client_address[:2]) if tls else None,
-                    str(connection.getsockname()[0]),
-                )
-            )
-            reply = self._script.popleft() if self._script else ReceiverReply()
+            self.requests.append(received)
+            if self.responder is not None:
+                reply = self.responder(received)
+            else:
+                reply = self._script.popleft() if self._script else ReceiverReply()
         try:
             if reply.delay:
                 self._stopping.wait(reply.delay)
@@ -355,3 +367,16 @@ def endless_response(status: int = 200) -> bytes:
 
 def now() -> int:
     return int(time.time())
+
+
+def fail_first(times: int = 1, status: int = 500) -> Callable[[ReceivedWebhook], ReceiverReply]:
+    """A responder that answers `status` to the first `times` requests of each webhook-id, then
+    204: every message needs exactly `times + 1` attempts."""
+    seen: dict[str, int] = {}
+
+    def respond(request: ReceivedWebhook) -> ReceiverReply:
+        msg_id = request.headers.get("webhook-id", "")
+        seen[msg_id] = seen.get(msg_id, 0) + 1
+        return ReceiverReply(status=status) if seen[msg_id] <= times else ReceiverReply()
+
+    return respond

@@ -30,6 +30,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import httpcore
+
 from batchscribe.webhooks import metrics
 from batchscribe.webhooks.deliveries import (
     AttemptRecord,
@@ -72,8 +74,8 @@ class Decision:
 class WebhookDispatcher:
     """Attempts due deliveries from a daemon thread; `start()`, `wake()`, `stop()`.
 
-    `resolver` and `ssl_context` default to the system's (tests pass their own, as they do to
-    `send`). The lease covers one attempt (`timeout_seconds`) and its recording with room to
+    `resolver`, `ssl_context` and `network_backend` default to the system's resolver, CA
+    bundle and sockets (tests pass their own, as they do to `send`). The lease covers one attempt (`timeout_seconds`) and its recording with room to
     spare, so a delivery is never attempted by two senders at once unless one of them died.
     """
 
@@ -90,6 +92,7 @@ class WebhookDispatcher:
         owner: str | None = None,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        network_backend: httpcore.NetworkBackend | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets
@@ -102,6 +105,7 @@ class WebhookDispatcher:
         self.lease_seconds = timeout_seconds + 30.0
         self.resolver = resolver
         self.ssl_context = ssl_context
+        self.network_backend = network_backend
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -241,6 +245,7 @@ class WebhookDispatcher:
                 allow_private=self.allow_private,
                 resolver=self.resolver,
                 ssl_context=self.ssl_context,
+                network_backend=self.network_backend,
             )
             outcome = result.outcome.value
         decision = self.decide(delivery, result)
@@ -274,11 +279,10 @@ class WebhookDispatcher:
             delivery.attempts, now, delivery.give_up_at, result.retry_after_seconds
         )
         if following is None:
-            hours = self.schedule.window_seconds / 3600
             return Decision(
                 DeliveryStatus.FAILED,
-                error=f"gave up after {delivery.attempts} attempts in {hours:g} h; the last: "
-                f"{result.error or 'no answer'}",
+                error=f"gave up after {delivery.attempts} attempts over the retry window; the "
+                f"last: {result.error or 'no answer'}",
             )
         return Decision(DeliveryStatus.PENDING, next_attempt_at=following, error=result.error)
 
