@@ -5,6 +5,7 @@ as a worker on the same database; the app's sender delivers the webhook."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -120,6 +121,24 @@ def test_a_job_with_a_callback_shows_it_waiting_then_delivered_with_its_attempts
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivered["webhook_id"]
     assert verify_signature(FALLBACK_SECRET, second.headers, second.body)
     assert b"the launch moves to friday" in second.body
+    # The README's receiver example accepts it, and refuses it altered.
+    verify_webhook = _readme_verifier()
+    event = verify_webhook(FALLBACK_SECRET, second.headers, second.body)
+    assert event["data"]["job_id"] == job_id
+    with pytest.raises(ValueError, match="bad signature"):
+        verify_webhook(FALLBACK_SECRET, second.headers, second.body.replace(b"friday", b"monday"))
+    with pytest.raises(ValueError, match="bad signature"):
+        verify_webhook("whsec_" + "A" * 32, second.headers, second.body)
+
+
+def _readme_verifier() -> Any:
+    """`verify_webhook` exactly as the README shows it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    (code,) = [block for block in blocks if "def verify_webhook" in block]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    return namespace["verify_webhook"]
 
 
 @pytest.mark.parametrize(
