@@ -4,17 +4,23 @@
 - the public-address rule is never looser than Python's own `is_global`;
 - `validate_callback_url` either refuses with InvalidCallbackUrl or returns a URL meeting every
   rule, for any input text;
-- signatures verify with an independent implementation, with every secret of a rotation.
+- signatures verify with an independent implementation, with every secret of a rotation;
+- a job's stored webhook, attempted by the sender, reaches only checked public addresses
+  whatever URL was stored and whatever its host resolves to.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import tempfile
 from ipaddress import IPv4Address, IPv6Address
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batchscribe.db import Database
+from batchscribe.jobs.store import JobStore
 from batchscribe.webhooks import (
     InvalidCallbackUrl,
     Outcome,
@@ -25,6 +31,7 @@ from batchscribe.webhooks import (
     validate_callback_url,
 )
 from batchscribe.webhooks.addresses import canonical
+from batchscribe.webhooks.deliveries import DeliveryStatus
 from tests.strategies import (
     IPAddress,
     callback_urls,
@@ -35,6 +42,8 @@ from tests.strategies import (
     resolved_sets,
     secret_keys,
 )
+from tests.support.jobs import job_store
+from tests.support.webhook_jobs import finish_with_callback, sender, webhook_settings
 from tests.support.webhooks import RecordingBackend, verify_signature
 
 BODY = b'{"type":"batch.job.completed"}'
@@ -195,3 +204,61 @@ def test_every_secret_of_a_rotation_verifies_and_tampering_does_not(
     outsider = bytes(range(1, 33))
     if all(key.ljust(64, b"\0") != outsider.ljust(64, b"\0") for key in keys):
         assert not verify_signature(SigningSecret(outsider).encoded, headers, body)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    url=st.one_of(
+        host_names().map(lambda host: f"https://{host}/hook"),
+        callback_urls(),
+    ),
+    answers=resolved_sets(),
+)
+def test_a_stored_delivery_never_reaches_a_non_public_address(
+    url: str, answers: list[str | IPAddress]
+) -> None:
+    """The whole delivery path (a job's stored webhook, leased, signed and attempted by the
+    sender) with whatever URL got stored and whatever its host resolves to: connections go
+    only to checked public addresses, and a refused delivery says why without addresses."""
+    backend = RecordingBackend()
+    store = _shared_store()
+    db = store.db
+    job = finish_with_callback(store, url)
+    dispatcher = sender(
+        db,
+        settings=webhook_settings(callback_allow_private_networks=False),
+        resolver=lambda host, port: answers,
+        network_backend=backend,
+    )
+    [delivery] = dispatcher.store.claim(dispatcher.owner, 1, 60)
+    assert delivery.job_id == job.id
+    status = dispatcher.attempt(delivery)
+    attempts = dispatcher.store.attempts(delivery.id)
+    connected = {ipaddress.ip_address(address) for address, _ in backend.connected}
+    assert all(is_public_address(address) for address in connected)
+    assert connected <= _checked(answers) | _literal(url)
+    outcome = attempts[-1].outcome
+    if status is DeliveryStatus.DELIVERED:
+        assert len(connected) == 1
+    else:
+        assert connected == set()
+        assert outcome in ("refused_address", "invalid_url")
+        for answer in answers:
+            assert str(answer) not in (attempts[-1].error or "")
+
+
+@functools.cache
+def _shared_store() -> JobStore:
+    """One migrated SQLite database for every example (migrating per example is slow), whose
+    deliveries are not retried (a window of 0), so each example finds only its own due."""
+    directory = tempfile.mkdtemp(prefix="webhook-props-")
+    return job_store(Database(f"sqlite:///{directory}/app.db"), callback_window_seconds=0.0)
+
+
+def _literal(url: str) -> set[IPAddress]:
+    """The address a URL names literally, if it passes the rules."""
+    try:
+        checked = validate_callback_url(url)
+    except InvalidCallbackUrl:
+        return set()
+    return {checked.ip} if checked.ip is not None else set()
