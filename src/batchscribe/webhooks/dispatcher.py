@@ -75,8 +75,9 @@ class WebhookDispatcher:
     """Attempts due deliveries from a daemon thread; `start()`, `wake()`, `stop()`.
 
     `resolver`, `ssl_context` and `network_backend` default to the system's resolver, CA
-    bundle and sockets (tests pass their own, as they do to `send`). The lease covers one attempt (`timeout_seconds`) and its recording with room to
-    spare, so a delivery is never attempted by two senders at once unless one of them died.
+    bundle and sockets (tests pass their own, as they do to `send`). The lease covers one
+    attempt (`timeout_seconds`) and its recording with room to spare, so a delivery is never
+    attempted by two senders at once unless one of them died.
     """
 
     def __init__(
