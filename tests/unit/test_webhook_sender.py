@@ -188,12 +188,32 @@ def test_the_log_names_host_status_and_duration_but_not_body_path_or_signature(
         assert secret not in text
 
 
+#: The library part of `batchscribe.webhooks` (signing, URL and address rules, one attempt);
+#: the delivery machinery beside it (store, hook, sender thread, CLI) uses the database.
+LIBRARY = {
+    f"batchscribe.webhooks{suffix}"
+    for suffix in ("", ".signing", ".urls", ".addresses", ".transport", ".sender", ".exceptions")
+}
+
+
 def test_the_webhook_library_needs_no_framework_database_or_settings() -> None:
     modules = _modules()
     units = {_unit(name) for name in modules} - {None}
-    ours = {name: imports for name, imports in modules.items() if _unit(name) == "webhooks"}
-    assert len(ours) >= 6
+    ours = {name: imports for name, imports in modules.items() if name in LIBRARY}
+    assert set(ours) == LIBRARY
     for name, imports in ours.items():
         used = {_unit(i) for i in imports} & units
         assert used <= {"webhooks"}, f"{name} uses {sorted(used - {'webhooks'})}"
         assert not any(i.startswith((*WEB_FRAMEWORKS, "sqlite3", "sqlalchemy")) for i in imports)
+
+
+def test_the_webhook_machinery_sits_below_jobs_services_and_http() -> None:
+    """Jobs write deliveries through the webhooks' hook and the HTTP layer shows them, so the
+    webhooks package must never import those (nor a web framework) back."""
+    modules = _modules()
+    for name, imports in modules.items():
+        if _unit(name) != "webhooks":
+            continue
+        used = {_unit(i) for i in imports}
+        assert not used & {"jobs", "services", "http", "pipeline", "events"}, name
+        assert not any(i.startswith(WEB_FRAMEWORKS) for i in imports), name
