@@ -16,15 +16,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from batchscribe.db import Database
-from batchscribe.db.tables import tenant_webhook_secrets
+from batchscribe.db.tables import tenant_webhook_secrets, webhook_deliveries
 from batchscribe.infra.emulator import free_port
 from batchscribe.jobs.store import JobStore
+from batchscribe.services.runtime import ServiceRuntime
 from batchscribe.webhooks.deliveries import DeliveryStatus, DeliveryStore
 from batchscribe.webhooks.tenant_secrets import TenantSecrets
 from tests.support.jobs import job_store
@@ -346,3 +348,64 @@ def test_two_senders_attempt_each_delivery_once_per_scheduled_attempt(
     assert sum(by_sender.values()) == 48
     print(f"attempts per sender: {sorted(by_sender.values())}")  # the split, for the record
     assert set(by_sender) <= {each.owner for each in senders}
+
+
+def test_bodies_go_after_the_retention_period_and_the_state_stays(
+    database: Database, store: JobStore, receiver: WebhookReceiver
+) -> None:
+    old = finish_with_callback(store, receiver.url_for("127.0.0.1"), text=SPOKEN)
+    waiting = finish_with_callback(store, receiver.url_for("127.0.0.1"), text=SPOKEN)
+    deliveries = DeliveryStore(database)
+    dispatcher = sender(database)
+    dispatcher.start()
+    try:
+        wait_for(deliveries, old.id)
+        wait_for(deliveries, waiting.id)
+    finally:
+        dispatcher.stop()
+    eight_days_ago = time.time() - 8 * 86400
+    with database.transaction() as conn:
+        conn.execute(
+            sa.update(webhook_deliveries)
+            .where(webhook_deliveries.c.job_id == old.id)
+            .values(updated_at=eight_days_ago)
+        )
+    assert deliveries.redact(7 * 86400) == 1
+    expired, recent = deliveries.for_job(old.id), deliveries.for_job(waiting.id)
+    assert expired is not None
+    assert recent is not None
+    assert expired.payload is None
+    assert expired.status is DeliveryStatus.DELIVERED  # what happened stays visible
+    assert [a.outcome for a in deliveries.attempts(expired.id)] == ["delivered"]
+    assert recent.payload is not None
+    assert SPOKEN in recent.payload
+    # A body that is gone cannot be sent again.
+    assert deliveries.replay(ids=[expired.id], window_seconds=60) == []
+    assert [d.id for d in deliveries.replay(ids=[recent.id], window_seconds=60)] == [recent.id]
+
+
+def test_the_running_service_drops_expired_bodies_on_its_own(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    settings = webhook_settings(
+        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        blob_store=f"file://{tmp_path / 'blobs'}",
+        retention_days=1,
+    )
+    runtime = ServiceRuntime(settings, workers=0, with_relay=True)
+    runtime.start()
+    try:
+        assert runtime.db is not None
+        job = finish_with_callback(job_store(runtime.db), receiver.url_for("127.0.0.1"))
+        deliveries = DeliveryStore(runtime.db)
+        wait_for(deliveries, job.id)  # delivered by the runtime's own sender
+        with runtime.db.transaction() as conn:
+            conn.execute(sa.update(webhook_deliveries).values(updated_at=time.time() - 2 * 86400))
+        deadline = time.monotonic() + 60
+        while (delivery := deliveries.for_job(job.id)) is not None and delivery.payload:
+            assert time.monotonic() < deadline, "the janitor never dropped the body"
+            time.sleep(0.2)
+    finally:
+        runtime.stop()
+    assert delivery is not None
+    assert delivery.status is DeliveryStatus.DELIVERED
