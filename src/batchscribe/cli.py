@@ -13,6 +13,7 @@ from batchscribe.client import transcribe as transcribe_cli
 from batchscribe.config import Settings, exit_on_config_error, load_settings
 from batchscribe.events import cli as events_cli
 from batchscribe.infra import cli as infra_cli
+from batchscribe.webhooks import cli as webhooks_cli
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra_cli.register(sub)
     auth_cli.register(sub)
     transcribe_cli.register(sub)
+    webhooks_cli.register(sub)
     return parser
 
 

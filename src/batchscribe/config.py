@@ -8,6 +8,7 @@ and what it accepts), and every entry point prints those lines and exits 2, neve
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import os
@@ -17,7 +18,7 @@ import types
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, ParamSpec, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -30,7 +31,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -41,6 +42,8 @@ SECRET_FIELDS = (
     "openai_api_key",
     "gateway_secret",
     "metrics_token",
+    "webhook_secret",
+    "webhook_encryption_key",
 )
 
 
@@ -272,6 +275,83 @@ class Settings(BaseSettings):
             f"BLOB_STORE={value!r} is not understood; use file://PATH (file://var/blobs, "
             "file:///srv/blobs) or s3://BUCKET[/PREFIX]"
         )
+
+    # Job webhooks (callback_url, SPEC 13)
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret (whsec_...) for tenants without their own (none and "
+        "gateway modes).",
+    )
+    webhook_encryption_key: SecretStr | None = Field(
+        None,
+        description="Encrypts tenants' signing secrets in the database: 32+ random characters; "
+        "several, comma-separated, while rotating (the first encrypts).",
+    )
+    callback_allow_private_networks: bool = Field(
+        False, description="Also allow http and private/loopback callback addresses."
+    )
+    callback_inline_max_bytes: int = Field(
+        65536, gt=0, description="Largest webhook body that carries the transcript inline."
+    )
+    callback_timeout_seconds: float = Field(
+        10, gt=0, le=60, description="Time limit of one delivery attempt (DNS to response)."
+    )
+    callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = Field(
+        (5, 30, 120, 600, 1800, 3600, 7200, 14400, 21600, 28800),
+        description="Seconds between delivery attempts, comma-separated; the last repeats.",
+    )
+    callback_retry_window_seconds: float = Field(
+        86400, gt=0, le=7 * 86400, description="How long a callback is retried before failed."
+    )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # The format rule of batchscribe.webhooks.signing.parse_secret, repeated here because
+        # config imports nothing of the package; a unit test keeps the two in agreement.
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        encoded = text.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if not text.startswith("whsec_") or not 24 <= len(key) <= 64:
+            raise ValueError(
+                "must be 'whsec_' followed by the base64 of 24 to 64 random bytes (make one with "
+                "`batchscribe webhooks new-secret`)"
+            )
+        return SecretStr(text)
+
+    @field_validator("webhook_encryption_key")
+    @classmethod
+    def _encryption_keys_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not keys or any(len(key) < 32 for key in keys):
+            raise ValueError(
+                "must be at least 32 random characters (e.g. `openssl rand -hex 32`), or several "
+                "such keys separated by commas while rotating"
+            )
+        return SecretStr(",".join(keys))
+
+    @field_validator("callback_retry_delays", mode="before")
+    @classmethod
+    def _delays_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            try:
+                value = tuple(float(part) for part in parts)
+            except ValueError:
+                value = ()
+        if not value or any(not 0 < float(delay) <= 86400 for delay in value):
+            raise ValueError(
+                "must be seconds between attempts, comma-separated, each above 0 and at most "
+                "86400, e.g. 5,30,120,600"
+            )
+        return value
 
 
 def _without_password(url: str) -> str:

@@ -1,5 +1,5 @@
-"""Helpers for tests of jobs and their events: a store with the real outbox hook, finished jobs
-in one call, results built from text."""
+"""Helpers for tests of jobs and their events: a store with the real outbox and webhook hooks,
+finished jobs in one call, results built from text."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from batchscribe.db.migrate import upgrade
 from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
 from batchscribe.jobs.models import Job, JobMode, NewJob
 from batchscribe.jobs.results import JobResult
-from batchscribe.jobs.store import JobStore
+from batchscribe.jobs.store import JobEventHooks, JobStore
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
+from batchscribe.webhooks.hook import WebhookJobEvents
 
 SOURCE = "com.yourapp.transcription"
 
@@ -22,14 +23,20 @@ def job_store(
     *,
     max_bytes: int = 262144,
     claim_check: ClaimCheck | None = None,
+    callback_inline_max_bytes: int = 65536,
+    callback_window_seconds: float = 86400.0,
     **kwargs: Any,
 ) -> JobStore:
-    """A migrated database's job store whose final states write real outbox rows."""
+    """A migrated database's job store whose final states write real outbox rows (and webhook
+    deliveries for jobs with a callback_url)."""
     upgrade(db)
     events = OutboxJobEvents(
         source=SOURCE, bus_name="default", max_bytes=max_bytes, claim_check=claim_check
     )
-    return JobStore(db, events, **kwargs)
+    webhooks = WebhookJobEvents(
+        inline_max_bytes=callback_inline_max_bytes, window_seconds=callback_window_seconds
+    )
+    return JobStore(db, JobEventHooks(events, webhooks), **kwargs)
 
 
 def new_job(
@@ -41,9 +48,11 @@ def new_job(
     key: str | None = None,
     sha: str = "a" * 64,
     duration: float | None = 10.0,
+    callback_url: str | None = None,
 ) -> NewJob:
+    job_id = str(uuid.uuid4())
     return NewJob(
-        id=str(uuid.uuid4()),
+        id=job_id,
         tenant_id=tenant or str(uuid.uuid4()),
         user_id="alice",
         account_id=account,
@@ -58,6 +67,8 @@ def new_job(
         audio_sha256=sha,
         duration_seconds=duration,
         idempotency_key=key,
+        callback_url=callback_url,
+        status_url=f"http://batchscribe.test/batch/jobs/{job_id}" if callback_url else None,
     )
 
 

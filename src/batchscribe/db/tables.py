@@ -60,6 +60,10 @@ jobs = sa.Table(
     sa.Column("result_json", sa.Text),
     sa.Column("result_key", sa.String(512)),
     sa.Column("idempotency_key", sa.String(256)),
+    # Where the job's webhook goes (normalised at submission), and the job's URL as the client
+    # was given it (a large result's webhook points there). Both null without a callback.
+    sa.Column("callback_url", sa.String(2048)),
+    sa.Column("status_url", sa.String(2048)),
     sa.Index("jobs_claim", "status", "priority", "next_attempt_at"),
     sa.Index("jobs_lease", "status", "lease_expires_at"),
     sa.Index("jobs_tenant", "tenant_id", "created_at"),
@@ -123,4 +127,66 @@ api_keys = sa.Table(
     sa.Column("last_used_at", sa.Double),
     sa.Column("revoked_at", sa.Double),
     sa.Index("api_keys_tenant", "tenant_id", "created_at"),
+)
+
+# Job webhooks (SPEC 13). One delivery per job that ended with a callback_url, written in the
+# job's final transaction; its body is signed anew at every attempt, under the same message id.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("job_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    # The exact JSON body (transcripts inline when small); null once redacted after
+    # RETENTION_DAYS. `payload_bytes` stays.
+    sa.Column("payload", sa.Text),
+    sa.Column("payload_bytes", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    # Retries stop at this time (created + the retry window, renewed by a replay).
+    sa.Column("give_up_at", sa.Double, nullable=False),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires_at", sa.Double),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_attempt_at", sa.Double),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("delivered_at", sa.Double),
+    sa.Index("webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("webhook_deliveries_lease", "status", "lease_expires_at"),
+    sa.Index("webhook_deliveries_tenant", "tenant_id", "created_at"),
+)
+
+# Every attempt of a delivery: when, by which process, what came back (never the body).
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("duration_ms", sa.Double, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("sender", sa.String(128), nullable=False),
+    sa.Index("webhook_attempts_delivery", "delivery_id", "id"),
+)
+
+# Per-tenant webhook signing secrets. The secrets are credentials: stored encrypted when
+# WEBHOOK_ENCRYPTION_KEY is set (`fernet:` + token), else as they are (`plain:` + whsec_...).
+# The previous secret keeps signing for 24 h after `rotated_at`.
+tenant_webhook_secrets = sa.Table(
+    "tenant_webhook_secrets",
+    metadata,
+    sa.Column("tenant_id", sa.String(36), primary_key=True),
+    sa.Column("current_secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text),
+    sa.Column("rotated_at", sa.Double, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
 )

@@ -15,6 +15,7 @@ from batchscribe.http.identity import app_settings
 from batchscribe.identity import RequestContext
 from batchscribe.services.jobs import JobService
 from batchscribe.services.runtime import ServiceRuntime
+from batchscribe.webhooks.runtime import WebhooksRuntime
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -57,8 +58,14 @@ def get_events(runtime: RuntimeDep) -> EventsRuntime:
     return runtime.events
 
 
+def get_webhooks(runtime: RuntimeDep) -> WebhooksRuntime:
+    assert runtime.webhooks is not None, "the API runs the webhook sender"
+    return runtime.webhooks
+
+
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 EventsDep = Annotated[EventsRuntime, Depends(get_events)]
+WebhooksDep = Annotated[WebhooksRuntime, Depends(get_webhooks)]
 #: For `dependencies=[...]` of /metrics: Bearer METRICS_TOKEN outside `none` mode.
 MetricsAccess = Depends(get_metrics_access)

@@ -53,6 +53,7 @@ from batchscribe.pipeline.exceptions import (
     UnsupportedLanguageError,
 )
 from batchscribe.services.exceptions import ClientGoneError, StorageUnavailableError
+from batchscribe.webhooks.exceptions import DeliveryStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,12 @@ ERROR_MAP: dict[type[Exception], ErrorAnswer] = {
     IdempotencyConflictError: ErrorAnswer(409, "idempotency_conflict"),
     InvalidCursorError: ErrorAnswer(400, "invalid_cursor"),
     EventNotFoundError: ErrorAnswer(404, "event_not_found"),
+    DeliveryStoreError: ErrorAnswer(
+        503,
+        "storage_unavailable",
+        message=_STORAGE_MESSAGE,
+        headers=lambda _: {"Retry-After": "10"},
+    ),
     OutboxError: ErrorAnswer(
         503,
         "outbox_unavailable",

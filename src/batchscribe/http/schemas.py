@@ -156,6 +156,56 @@ class JobAccepted(BaseModel):
     status_url: str = Field(description="GET it for progress and, once completed, the result.")
 
 
+class CallbackState(StrEnum):
+    """Where a job's callback is: `waiting` for the job to end; then the delivery's state
+    (pending, sending, delivered, failed, gone); `not_sent` for a cancelled job."""
+
+    WAITING = "waiting"
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    GONE = "gone"
+    NOT_SENT = "not_sent"
+
+
+class CallbackAttemptView(BaseModel):
+    """One delivery attempt (never the body or the signatures)."""
+
+    attempt: int = Field(description="1 for the first attempt; a replay starts again at 1.")
+    at: str = Field(description="When the attempt started (ISO 8601 UTC).")
+    outcome: str = Field(
+        description="delivered (2xx), gone (410), retry (another answer, a timeout or a "
+        "network error), refused_address (the host resolves to a non-public address), "
+        "invalid_url, no_secret (nothing could sign it)."
+    )
+    status_code: int | None = Field(description="The receiver's HTTP status, when it answered.")
+    error: str | None = Field(description="What went wrong, when something did.")
+    duration_ms: float
+
+
+class CallbackView(BaseModel):
+    """The delivery state of a job's callback_url webhook."""
+
+    url: str = Field(description="The callback URL, as normalised at submission.")
+    status: CallbackState
+    type: str | None = Field(description="batch.completed or batch.failed, once the job ended.")
+    webhook_id: str | None = Field(
+        description="The `webhook-id` header: the same on every attempt (deduplicate by it)."
+    )
+    attempts: int = Field(description="Attempts so far.")
+    last_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None = Field(description="When a pending callback is tried next.")
+    give_up_at: str | None = Field(description="Retries stop at this time (24 h after the end).")
+    delivered_at: str | None
+    recent_attempts: list[CallbackAttemptView] = Field(
+        default_factory=list,
+        description="The latest attempts, oldest first (GET of one job only).",
+    )
+
+
 class JobView(BaseModel):
     """One job: its state, and once completed its result."""
 
@@ -170,7 +220,7 @@ class JobView(BaseModel):
     language: str | None
     metadata: dict[str, Any] | None
     error: JobError | None
-    callback: dict[str, Any] | None = Field(
+    callback: CallbackView | None = Field(
         None, description="Delivery state of the callback, when one was given."
     )
     result: BatchProcessResponse | None = Field(

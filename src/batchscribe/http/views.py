@@ -6,9 +6,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchscribe.events.schema import format_timestamp
-from batchscribe.http.schemas import BatchProcessResponse, EventDelivery, JobError, JobView
+from batchscribe.http.schemas import (
+    BatchProcessResponse,
+    CallbackAttemptView,
+    CallbackState,
+    CallbackView,
+    EventDelivery,
+    JobError,
+    JobView,
+)
 from batchscribe.jobs.models import Job
 from batchscribe.jobs.results import JobResult
+from batchscribe.webhooks.deliveries import Attempt, Delivery, DeliveryStatus
 
 
 def iso(epoch: float | None) -> str | None:
@@ -31,8 +40,59 @@ def result_view(job: Job, result: JobResult, event: dict[str, Any]) -> BatchProc
     )
 
 
+def callback_view(
+    job: Job, delivery: Delivery | None, attempts: list[Attempt] | None = None
+) -> CallbackView | None:
+    """A job's callback as `GET /batch/jobs/{id}` shows it; None without a callback_url."""
+    if not job.callback_url:
+        return None
+    if delivery is None:
+        state = CallbackState.NOT_SENT if job.finished else CallbackState.WAITING
+        return CallbackView(
+            url=job.callback_url,
+            status=state,
+            type=None,
+            webhook_id=None,
+            attempts=0,
+            last_attempt_at=None,
+            last_status_code=None,
+            last_error=None,
+            next_attempt_at=None,
+            give_up_at=None,
+            delivered_at=None,
+        )
+    pending = delivery.status is DeliveryStatus.PENDING
+    return CallbackView(
+        url=delivery.url,
+        status=CallbackState(delivery.status.value),
+        type=delivery.event_type,
+        webhook_id=delivery.message_id,
+        attempts=delivery.attempts,
+        last_attempt_at=iso(delivery.last_attempt_at),
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        next_attempt_at=iso(delivery.next_attempt_at) if pending else None,
+        give_up_at=iso(delivery.give_up_at) if pending else None,
+        delivered_at=iso(delivery.delivered_at),
+        recent_attempts=[
+            CallbackAttemptView(
+                attempt=attempt.attempt,
+                at=iso(attempt.started_at) or "",
+                outcome=attempt.outcome,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=attempt.duration_ms,
+            )
+            for attempt in attempts or []
+        ],
+    )
+
+
 def job_view(
-    job: Job, result: JobResult | None = None, event: dict[str, Any] | None = None
+    job: Job,
+    result: JobResult | None = None,
+    event: dict[str, Any] | None = None,
+    callback: CallbackView | None = None,
 ) -> JobView:
     """One job as `GET /batch/jobs/{id}` shows it; `result` only once completed."""
     error = (
@@ -52,6 +112,7 @@ def job_view(
         language=job.language,
         metadata=job.metadata,
         error=error,
+        callback=callback,
         result=result_view(job, result, event or {"status": "not_stored"})
         if result is not None
         else None,

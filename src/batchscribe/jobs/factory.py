@@ -1,5 +1,6 @@
-"""The job store as every process builds it: the outbox as its event hook, and the claim check
-for oversize events when the blob store is S3. One definition for the API and the workers."""
+"""The job store as every process builds it: the outbox and the webhook deliveries as its hooks,
+and the claim check for oversize events when the blob store is S3. One definition for the API
+and the workers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from batchscribe.config import Settings
 from batchscribe.db.engine import Database
 from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
 from batchscribe.events.schema import DataRef
-from batchscribe.jobs.store import JobStore
+from batchscribe.jobs.store import JobEventHooks, JobStore
+from batchscribe.webhooks.hook import WebhookJobEvents
 
 
 def claim_check_key(job_id: str) -> str:
@@ -34,16 +36,21 @@ def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
 
 
 def job_store(settings: Settings, db: Database, blobs: BlobStore) -> JobStore:
-    """The job store with the outbox as its event hook (one definition for API and workers)."""
-    events = OutboxJobEvents(
+    """The job store with the outbox and the webhooks as its hooks (one definition for API and
+    workers)."""
+    outbox_events = OutboxJobEvents(
         source=settings.event_source,
         bus_name=settings.eventbridge_bus_name,
         max_bytes=settings.event_max_bytes,
         claim_check=claim_check_for(blobs),
     )
+    webhook_events = WebhookJobEvents(
+        inline_max_bytes=settings.callback_inline_max_bytes,
+        window_seconds=settings.callback_retry_window_seconds,
+    )
     return JobStore(
         db,
-        events,
+        JobEventHooks(outbox_events, webhook_events),
         max_attempts=settings.job_max_attempts,
         timeout_factor=settings.job_timeout_factor,
         deadline_grace_seconds=settings.job_deadline_grace_seconds,

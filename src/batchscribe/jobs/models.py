@@ -109,6 +109,9 @@ class Job:
     result_json: str | None
     result_key: str | None
     idempotency_key: str | None
+    #: The webhook's URL and the job's own URL (what a large result's webhook points to).
+    callback_url: str | None = None
+    status_url: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -148,6 +151,8 @@ class NewJob:
     audio_sha256: str
     duration_seconds: float | None
     idempotency_key: str | None = None
+    callback_url: str | None = None
+    status_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ worker that lost its job (cancelled, or presumed dead and reclaimed) can never o
 happened since.
 
 A job whose lease expired (its worker died with its machine) is claimed again, at most
-`max_attempts` times in all; then it fails with `worker_lost`. Final states and their event are
-written in one transaction through the `JobEvents` hook.
+`max_attempts` times in all; then it fails with `worker_lost`. Final states, their event and
+their webhook delivery are written in one transaction through the `JobEvents` hooks.
 """
 
 from __future__ import annotations
@@ -59,6 +59,22 @@ class JobEvents(Protocol):
     def completed(self, conn: Connection, job: Job, result: JobResult) -> None: ...
 
     def failed(self, conn: Connection, job: Job, code: str, message: str) -> None: ...
+
+
+class JobEventHooks:
+    """Several `JobEvents` hooks as one (the outbox's event, then the job's webhook): each is
+    called in order inside the same transaction, so a job ends with all of them or none."""
+
+    def __init__(self, *hooks: JobEvents) -> None:
+        self.hooks = hooks
+
+    def completed(self, conn: Connection, job: Job, result: JobResult) -> None:
+        for hook in self.hooks:
+            hook.completed(conn, job, result)
+
+    def failed(self, conn: Connection, job: Job, code: str, message: str) -> None:
+        for hook in self.hooks:
+            hook.failed(conn, job, code, message)
 
 
 def _encode_cursor(job: Job) -> str:
@@ -163,6 +179,8 @@ class JobStore:
                     created_at=now,
                     updated_at=now,
                     idempotency_key=new.idempotency_key,
+                    callback_url=new.callback_url,
+                    status_url=new.status_url,
                 )
                 .returning(*jobs.c)
             ).one()

@@ -196,14 +196,21 @@ class JobService:
         language: str | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
+        status_url: str | None = None,
     ) -> Submitted:
         """Accept an uploaded file as a queued job (the upload's temp file is consumed).
 
         `language` is the request's BCP-47 tag, checked against the engine's languages
-        (`UnsupportedLanguageError`, HTTP 400) before anything is stored."""
+        (`UnsupportedLanguageError`, HTTP 400) before anything is stored. `callback_url`
+        (checked by the caller) gets the job's webhook; `status_url` is the job's own URL, which
+        a webhook too large to carry its result points to."""
+        callback = (callback_url, status_url)
         try:
             language = self.language(language)
-            return await self._submit(context, upload, mode, language, metadata, idempotency_key)
+            return await self._submit(
+                context, upload, mode, language, metadata, idempotency_key, callback
+            )
         finally:
             upload.cleanup()
 
@@ -220,6 +227,7 @@ class JobService:
         language: str | None,
         metadata: dict[str, Any] | None,
         idempotency_key: str | None,
+        callback: tuple[str | None, str | None],
     ) -> Submitted:
         info = await self._probe(upload, mode)
         if self._storage_failing():
@@ -252,6 +260,8 @@ class JobService:
             audio_sha256=sha256,
             duration_seconds=info.duration_seconds or None,
             idempotency_key=idempotency_key,
+            callback_url=callback[0],
+            status_url=callback[1] if callback[0] else None,
         )
         try:
             job, replayed = await self._storage(lambda: self.store.create(new))

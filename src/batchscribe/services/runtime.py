@@ -2,11 +2,12 @@
 
     database (migrated or checked) ── blob store ── signals (+ PostgreSQL listener)
     job store ── job service ── worker supervisor (N local worker processes)
-    events runtime (relay) ── janitor (leases, retention)
+    events runtime (relay) ── webhooks runtime (sender) ── janitor (leases, retention)
 
-`batchscribe serve` builds one with the API on top (`with_relay=True`, `WORKERS` local
-workers, 0 for an API-only instance); `batchscribe worker` builds one without the relay and
-HTTP. `start()` and `stop()` block: call them from a thread in async code.
+`batchscribe serve` builds one with the API on top (`with_relay=True`: the relay and the
+webhook sender; `WORKERS` local workers, 0 for an API-only instance); `batchscribe worker`
+builds one without them and HTTP. `start()` and `stop()` block: call them from a thread in
+async code.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from batchscribe.jobs.supervisor import WorkerSupervisor
 from batchscribe.metrics import STORAGE_FAILURES
 from batchscribe.services.jobs import JobService
 from batchscribe.signals import Signals
+from batchscribe.webhooks.exceptions import DeliveryStoreError
+from batchscribe.webhooks.runtime import WebhooksRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class ServiceRuntime:
         self.store: JobStore | None = None
         self.jobs: JobService | None = None
         self.events: EventsRuntime | None = None
+        self.webhooks: WebhooksRuntime | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.listener: PostgresListener | None = None
         self.health_log = HealthLog()
@@ -118,6 +122,8 @@ class ServiceRuntime:
         if self.with_relay:
             self.events = EventsRuntime(settings, self.db, self.signals)
             self.events.start()
+            self.webhooks = WebhooksRuntime(settings, self.db, self.signals)
+            self.webhooks.start()
         self._janitor = threading.Thread(target=self._janitor_loop, name="janitor", daemon=True)
         self._janitor.start()
         logger.info(
@@ -137,6 +143,8 @@ class ServiceRuntime:
             self.supervisor.stop(grace)
         if self.events is not None:
             self.events.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.jobs is not None:
             self.jobs.close()
         if self.listener is not None:
@@ -218,3 +226,16 @@ class ServiceRuntime:
                         logger.warning("could not delete an expired blob: %s", exc)
         if redacted:
             logger.info("deleted the results of %d jobs past the retention period", len(redacted))
+        self._redact_webhook_bodies()
+
+    def _redact_webhook_bodies(self) -> None:
+        """Webhook bodies hold transcripts too: dropped after RETENTION_DAYS (state stays)."""
+        if self.webhooks is None:
+            return
+        try:
+            dropped = self.webhooks.store.redact(self.settings.retention_days * 86400)
+        except DeliveryStoreError as exc:
+            logger.warning("could not drop expired webhook bodies: %s", exc)
+            return
+        if dropped:
+            logger.info("dropped the bodies of %d webhooks past the retention period", dropped)

@@ -8,7 +8,9 @@
     DELETE /batch/jobs/{job_id}   cancel a queued or running job (409 once it ended)
 
 Tenant-scoped: another tenant's job answers 404, exactly like an unknown id. Every route refuses
-query parameters it does not take (400 naming the ones it does).
+query parameters it does not take (400 naming the ones it does). A job submitted with a
+`callback_url` gets a signed webhook when it ends (batchscribe.webhooks); its delivery state is the
+job's `callback`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from batchscribe.config import Settings
 from batchscribe.events.schema import METADATA_MAX_BYTES
-from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep
+from batchscribe.http.deps import ContextDep, EventsDep, JobsDep, SettingsDep, WebhooksDep
 from batchscribe.http.exceptions import ResultGoneError, ResultNotReadyError, UploadError
 from batchscribe.http.formats import (
     FORMAT_NAMES,
@@ -40,15 +43,19 @@ from batchscribe.http.schemas import (
     JobView,
 )
 from batchscribe.http.upload import ReceivedUpload, UploadLimits, receive_upload
-from batchscribe.http.views import job_view
+from batchscribe.http.views import callback_view, job_view
+from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobStatus
 from batchscribe.pipeline.formats import ACCEPTED_SENTENCE
 from batchscribe.pipeline.render import ResponseFormat
 from batchscribe.services.jobs import JobService
+from batchscribe.webhooks.exceptions import CallbackSecretMissing, InvalidCallbackUrl
+from batchscribe.webhooks.runtime import WebhooksRuntime
+from batchscribe.webhooks.urls import MAX_URL_LENGTH, validate_callback_url
 
 router = APIRouter(tags=["jobs"])
 
-JOB_FIELDS = frozenset({"file", "language", "metadata"})
+JOB_FIELDS = frozenset({"file", "language", "metadata", "callback_url"})
 #: The query parameters each route takes; any other is refused (400 `unknown_parameter`).
 #: A job's transcript format is `format` (the name of SPEC 13) or `response_format` (the form
 #: field's name on the other routes), so either spelling works.
@@ -81,11 +88,23 @@ _SUBMIT_BODY: dict[str, Any] = {
                             "description": "A JSON object (at most 4 KB), returned with the job "
                             "and carried in its events.",
                         },
+                        "callback_url": {
+                            "type": "string",
+                            "maxLength": MAX_URL_LENGTH,
+                            "description": "An https URL with a public host: it gets a POST "
+                            "signed per Standard Webhooks when the job completes or fails.",
+                        },
                     },
                 }
             }
         },
     }
+}
+_SUBMIT_400 = {
+    "model": ErrorResponse,
+    "description": ERROR_RESPONSES[400]["description"]
+    + " A bad language, metadata or callback_url (`invalid_callback_url`), or a callback_url "
+    "for a tenant without a webhook signing secret (`callback_secret_missing`).",
 }
 _JOB_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "A bad identity header."},
@@ -127,6 +146,34 @@ def _metadata(upload: ReceivedUpload) -> dict[str, Any] | None:
     return dict(value)
 
 
+async def _callback_url(
+    upload: ReceivedUpload,
+    settings: Settings,
+    webhooks: WebhooksRuntime,
+    context: RequestContext,
+) -> str | None:
+    """The normalised callback_url, after checking its form and that something can sign the
+    tenant's webhooks; None without one."""
+    value = upload.fields.get("callback_url", "").strip()
+    if not value:
+        return None
+    try:
+        url = validate_callback_url(
+            value, allow_private=settings.callback_allow_private_networks
+        ).url
+        await anyio.to_thread.run_sync(webhooks.require_secret, context.tenant_id)
+    except InvalidCallbackUrl as exc:
+        upload.cleanup()
+        raise UploadError(str(exc), code="invalid_callback_url") from None
+    except CallbackSecretMissing as exc:
+        upload.cleanup()
+        raise UploadError(str(exc), code="callback_secret_missing") from None
+    except BaseException:
+        upload.cleanup()
+        raise
+    return url
+
+
 def _idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
@@ -143,12 +190,16 @@ def _status_url(request: Request, job_id: str) -> str:
     return str(request.url_for("get_job", job_id=job_id))
 
 
-async def _view(jobs: JobService, events: Any, job: Job) -> JobView:
+async def _view(jobs: JobService, events: Any, webhooks: WebhooksRuntime, job: Job) -> JobView:
+    callback = None
+    if job.callback_url:
+        found = await anyio.to_thread.run_sync(webhooks.delivery, job.id)
+        callback = callback_view(job, *(found or (None, None)))
     if job.status is not JobStatus.COMPLETED:
-        return job_view(job)
+        return job_view(job, callback=callback)
     result = await jobs.result(job)
     event = await anyio.to_thread.run_sync(events.delivery, job.id) if result else None
-    return job_view(job, result, event)
+    return job_view(job, result, event, callback)
 
 
 @router.post(
@@ -162,6 +213,7 @@ async def _view(jobs: JobService, events: Any, job: Job) -> JobView:
             "description": "The Idempotency-Key was used with other audio in the last 24 h.",
         },
         **ERROR_RESPONSES,
+        400: _SUBMIT_400,
     },
     openapi_extra=_SUBMIT_BODY,
     summary="Submit a recording as an asynchronous job",
@@ -172,16 +224,19 @@ async def submit_job(
     context: ContextDep,
     settings: SettingsDep,
     jobs: JobsDep,
+    webhooks: WebhooksDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Accept a recording (up to MAX_AUDIO_SECONDS) for transcription; poll `status_url` for
-    progress and the result. The job id is the interaction id of its events. With an
-    `Idempotency-Key`, the same key and audio within 24 hours return the existing job."""
+    progress and the result, or give a `callback_url` to be told when the job ends. The job id
+    is the interaction id of its events. With an `Idempotency-Key`, the same key and audio
+    within 24 hours return the existing job."""
     key = _idempotency_key(idempotency_key)
     upload = await receive_upload(
         request, UploadLimits.from_settings(settings), accepted=JOB_FIELDS
     )
     metadata = _metadata(upload)
+    callback_url = await _callback_url(upload, settings, webhooks, context)
     # The language is checked against the engine by the service, before anything is stored.
     submitted = await jobs.submit(
         context,
@@ -189,6 +244,8 @@ async def submit_job(
         language=upload.fields.get("language"),
         metadata=metadata,
         idempotency_key=key,
+        callback_url=callback_url,
+        status_url=_status_url(request, context.interaction_id),
     )
     job = submitted.job
     status_url = _status_url(request, job.id)
@@ -225,6 +282,7 @@ async def get_job(
     context: ContextDep,
     jobs: JobsDep,
     events: EventsDep,
+    webhooks: WebhooksDep,
     response: Response,
     format: Annotated[
         str | None,
@@ -248,7 +306,7 @@ async def get_job(
     job = await jobs.get(job_id, context.tenant_id)
     response.headers["X-Interaction-ID"] = context.interaction_id
     if fmt is ResponseFormat.JSON:
-        return await _view(jobs, events, job)
+        return await _view(jobs, events, webhooks, job)
     if job.status is not JobStatus.COMPLETED:
         raise ResultNotReadyError(
             f"The job is {job.status}, so it has no transcript to give as {fmt}. "
@@ -277,13 +335,20 @@ async def get_job(
 async def list_jobs(
     context: ContextDep,
     jobs: JobsDep,
+    webhooks: WebhooksDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobList:
-    """Without the results (GET a job for its result); `next_cursor` leads to older jobs."""
+    """Without the results and callback attempts (GET a job for those); `next_cursor` leads
+    to older jobs."""
     page = await jobs.page(context.tenant_id, status=status, limit=limit, cursor=cursor)
-    return JobList(jobs=[job_view(job) for job in page.jobs], next_cursor=page.next_cursor)
+    with_callback = [job.id for job in page.jobs if job.callback_url]
+    found = await anyio.to_thread.run_sync(webhooks.deliveries, with_callback)
+    return JobList(
+        jobs=[job_view(job, callback=callback_view(job, found.get(job.id))) for job in page.jobs],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.delete(
@@ -297,6 +362,7 @@ async def list_jobs(
     dependencies=[_no_query(frozenset())],
 )
 async def cancel_job(job_id: str, context: ContextDep, jobs: JobsDep) -> JobView:
-    """A running job's worker is stopped within a few seconds; no event is published for a
-    cancelled job."""
-    return job_view(await jobs.cancel(job_id, context.tenant_id))
+    """A running job's worker is stopped within a few seconds; no event is published and no
+    callback sent for a cancelled job."""
+    job = await jobs.cancel(job_id, context.tenant_id)
+    return job_view(job, callback=callback_view(job, None))
