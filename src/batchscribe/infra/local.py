@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from types import FrameType
 
 from pydantic import SecretStr
@@ -34,6 +35,7 @@ from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, EmulatorError, Loca
 from batchscribe.infra.exceptions import InfraError, LocalStackError
 from batchscribe.infra.provision import AWSInfrastructureProvisioner, ProvisionResult
 from batchscribe.logging_setup import configure_logging
+from batchscribe.webhooks.signing import generate_secret
 
 # Variables that could point the service at a real account; local mode removes them.
 _REAL_AWS_VARIABLES = (
@@ -54,6 +56,8 @@ LOCAL_BLOB_STORE = f"s3://{LOCAL_BUCKET}/{LOCAL_BLOB_PREFIX}"
 #: The tenant of requests without `X-Tenant-ID` in local mode (a fixed UUID v4, "10ca1" for
 #: local), unless MOCK_TENANT_ID is set.
 LOCAL_TENANT_ID = "10ca1000-0000-4000-8000-000000000001"
+#: Local mode's webhook signing secret (created on the first run, reused after).
+LOCAL_WEBHOOK_SECRET_FILE = Path("var/local-webhook-secret")
 
 
 def emulator_settings(settings: Settings, endpoint_url: str) -> Settings:
@@ -82,7 +86,25 @@ def service_environment(settings: Settings, endpoint_url: str) -> dict[str, str]
     env["S3_ENDPOINT_URL"] = endpoint_url
     if not settings.mock_tenant_id:  # set in the environment or .env: the service reads it
         env["MOCK_TENANT_ID"] = LOCAL_TENANT_ID
+    if settings.webhook_secret is None:
+        # Callbacks work out of the box: signed with a secret kept in a file (never printed),
+        # and allowed to reach receivers on this machine or a private network.
+        env["WEBHOOK_SECRET"] = local_webhook_secret()
+        if "callback_allow_private_networks" not in settings.model_fields_set:
+            env["CALLBACK_ALLOW_PRIVATE_NETWORKS"] = "true"
     return env
+
+
+def local_webhook_secret(path: Path = LOCAL_WEBHOOK_SECRET_FILE) -> str:
+    """Local mode's webhook signing secret: created once (mode 0600), the same on every run."""
+    if path.is_file():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = generate_secret().encoded
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(secret + "\n")
+    return secret
 
 
 def tenant_id(settings: Settings) -> str:
@@ -146,6 +168,9 @@ def banner(settings: Settings, endpoint_url: str, result: ProvisionResult) -> st
             f"  uploads, results   {LOCAL_BLOB_STORE}  (a bucket in the emulator)",
             f"  tenant             {tenant_id(settings)}  (requests without X-Tenant-ID; "
             "MOCK_TENANT_ID to change)",
+            "  webhooks           signed with the secret in "
+            f"{LOCAL_WEBHOOK_SECRET_FILE if settings.webhook_secret is None else 'WEBHOOK_SECRET'}"
+            " (verify with it); callbacks may reach private addresses",
             "  in another terminal:",
             f"    watch events     batchscribe tail --endpoint-url {endpoint_url}",
             f"    check the flow   batchscribe verify --endpoint-url {endpoint_url}",
