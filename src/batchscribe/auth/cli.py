@@ -19,8 +19,7 @@ from batchscribe.auth.keys import ApiKey, KeyStore
 from batchscribe.config import Settings, get_settings
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
-from batchscribe.db.migrate import require_current
-from batchscribe.db.setup import open_database, prepare_database
+from batchscribe.db.setup import open_for_tool
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,25 +73,13 @@ def _view(key: ApiKey) -> dict[str, Any]:
     }
 
 
-def _open(settings: Settings, *, create: bool) -> Database | None:
-    """The service's database, or None after printing why not. `create` prepares it as the
-    service would (migrating with AUTO_MIGRATE, the SQLite default), so keys can be made
-    before the first start; otherwise it must exist and be current."""
+def _open(settings: Settings, *, create: bool = False) -> Database | None:
+    """The service's database, or None after printing why not (see `open_for_tool`)."""
     try:
-        db = open_database(settings, must_exist=not create)
+        return open_for_tool(settings, create=create)
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-    try:
-        if create:
-            prepare_database(db, settings)
-        else:
-            require_current(db)
-    except DatabaseError as exc:
-        db.dispose()
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-    return db
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings | None = None) -> int:

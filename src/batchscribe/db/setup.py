@@ -73,3 +73,20 @@ def prepare_database(db: Database, settings: Settings) -> None:
     legacy = legacy_outbox_path(settings)
     if legacy is not None and legacy.is_file():
         import_legacy_outbox(db, legacy)
+
+
+def open_for_tool(settings: Settings, *, create: bool = False) -> Database:
+    """The service's database for a command-line tool. With `create` it is prepared as the
+    service would prepare it (migrated with AUTO_MIGRATE, the SQLite default), so keys and
+    secrets can be made before the first start; otherwise it must exist and be current. Raises
+    `DatabaseError` saying what is wrong (nothing is created by a tool that only reads)."""
+    db = open_database(settings, must_exist=not create)
+    try:
+        if create:
+            prepare_database(db, settings)
+        else:
+            require_current(db)
+    except DatabaseError:
+        db.dispose()
+        raise
+    return db

@@ -15,8 +15,7 @@ from typing import Any
 from batchscribe.config import Settings, get_settings
 from batchscribe.db.engine import describe_url
 from batchscribe.db.exceptions import DatabaseError
-from batchscribe.db.migrate import require_current
-from batchscribe.db.setup import open_database
+from batchscribe.db.setup import open_for_tool
 from batchscribe.events.exceptions import EventsError
 from batchscribe.events.outbox import Outbox, OutboxStatus
 from batchscribe.events.publisher import AWSEventPublisher
@@ -56,17 +55,10 @@ def _open(settings: Settings) -> Outbox | None:
     """The service's outbox, or None after printing why it cannot be opened (the command then
     exits 1). These tools never create a database: run elsewhere, they say where they looked."""
     try:
-        db = open_database(settings, must_exist=True)
+        return Outbox(open_for_tool(settings))
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-    try:
-        require_current(db)
-    except DatabaseError as exc:
-        db.dispose()
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-    return Outbox(db)
 
 
 def _iso(epoch: float | None) -> str:

@@ -19,8 +19,7 @@ from typing import Any
 from batchscribe.config import Settings, get_settings
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
-from batchscribe.db.migrate import require_current
-from batchscribe.db.setup import open_database, prepare_database
+from batchscribe.db.setup import open_for_tool
 from batchscribe.webhooks.deliveries import FINISHED, Delivery, DeliveryStatus, DeliveryStore
 from batchscribe.webhooks.exceptions import WebhookError
 from batchscribe.webhooks.signing import ROTATION_OVERLAP, generate_secret
@@ -96,24 +95,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _open(settings: Settings, *, create: bool = False) -> Database | None:
-    """The service's database, or None after printing why not. `create` prepares it as the
-    service would (migrating with AUTO_MIGRATE), so secrets can be made before the first
-    start; otherwise it must exist and be current."""
+    """The service's database, or None after printing why not (see `open_for_tool`)."""
     try:
-        db = open_database(settings, must_exist=not create)
+        return open_for_tool(settings, create=create)
     except DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-    try:
-        if create:
-            prepare_database(db, settings)
-        else:
-            require_current(db)
-    except DatabaseError as exc:
-        db.dispose()
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-    return db
 
 
 def _iso(epoch: float | None) -> str | None:
