@@ -427,24 +427,30 @@ class PieceStore:
     # -- when the job ends -----------------------------------------------------------------------
 
     def discard(self, job_id: str) -> list[str]:
-        """Forget the pieces of a job that ended; the blob keys of their audio, to delete."""
+        """Forget the audio and transcripts of the pieces of a job that ended; the blob keys of
+        their audio, to delete. The rows stay (which worker did what, how often) with the job."""
         with self.db.transaction() as conn:
             keys = conn.scalars(
-                sa.delete(job_pieces)
-                .where(job_pieces.c.job_id == job_id)
-                .returning(job_pieces.c.audio_key)
+                sa.select(job_pieces.c.audio_key).where(
+                    job_pieces.c.job_id == job_id, job_pieces.c.audio_key != ""
+                )
             ).all()
+            conn.execute(
+                sa.update(job_pieces)
+                .where(job_pieces.c.job_id == job_id)
+                .values(audio_key="", result_json=None, updated_at=time.time())
+            )
         return list(keys)
 
     def leftovers(self, limit: int = 20) -> list[str]:
-        """Jobs that ended (cancelled, failed) while they still had pieces: their ids, for
-        `discard` (a sweep any worker runs now and then)."""
+        """Jobs that ended (cancelled, failed) while their pieces still had audio: their ids,
+        for `discard` (a sweep any worker runs now and then)."""
         with self.db.read() as conn:
             return list(
                 conn.scalars(
                     sa.select(job_pieces.c.job_id)
                     .join(jobs, jobs.c.id == job_pieces.c.job_id)
-                    .where(jobs.c.status.not_in(ACTIVE_STATUSES))
+                    .where(jobs.c.status.not_in(ACTIVE_STATUSES), job_pieces.c.audio_key != "")
                     .distinct()
                     .limit(limit)
                 ).all()

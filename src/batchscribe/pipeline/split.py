@@ -194,6 +194,11 @@ def _quietest(analysis: Analysis, low: float, high: float) -> float:
     return (best_at + width / 2) * analysis.frame_seconds
 
 
+def _speech_at(analysis: Analysis, at: float) -> float:
+    """How long the stretch of speech around `at` is (0 in a silence)."""
+    return next((end - start for start, end in analysis.regions if start <= at <= end), 0.0)
+
+
 def plan_pieces(analysis: Analysis, target_seconds: float) -> list[PiecePlan]:
     """Where to cut the analysed recording into pieces of about `target_seconds` (see the
     module docstring); one piece when it is not longer than that."""
@@ -209,19 +214,26 @@ def plan_pieces(analysis: Analysis, target_seconds: float) -> list[PiecePlan]:
         if remaining <= size * 1.25:
             break
         ideal = last + size
-        low, high = last + size / 2, last + size / 2 + 2 * target_seconds
+        # A piece is at least half its size, and leaves at least a quarter of it for the next.
+        low = last + size / 2
+        # Past any stretch of speech of up to twice the target that starts near `low`, and
+        # the margin that a cut keeps off it.
+        reach = low + 2 * target_seconds + 4 * EDGE_MARGIN_SECONDS
+        high = min(reach, duration - size / 4)
         points = [
             _in_gap(gap, ideal, start=0.0, end=duration)
             for gap in gaps
             if gap[1] >= low and gap[0] <= high
         ]
-        points = [point for point in points if low <= point <= min(high, duration)]
+        points = [point for point in points if low <= point <= high]
         if points:
             cut, in_speech = min(points, key=lambda point: abs(point - ideal)), False
+        elif high < reach and _speech_at(analysis, low) <= 2 * target_seconds:
+            break  # speech runs on to the end without a pause: the rest is the last piece
         else:
-            cut, in_speech = _quietest(analysis, low, last + 1.5 * size), True
-        if cut >= duration - 1.0 / SAMPLE_RATE:
-            break
+            # Twice the target without a pause: cut where the speech is quietest.
+            cut = _quietest(analysis, max(low, ideal - size / 4), min(high, ideal + size / 4))
+            in_speech = any(start < cut < end for start, end in analysis.regions)
         cuts.append((cut, in_speech))
         last = cut
     plans: list[PiecePlan] = []

@@ -1,0 +1,164 @@
+"""P5 long-recording turnaround (SPEC 9, 16): a 10-minute recording through `POST /batch/jobs`
+with W worker processes against one, and the word error rate of the split transcript against
+the unsplit one.
+
+Three servers, each run on its own, one after the other: split with CORES workers, split with
+one worker, and unsplit (SPLIT_MIN_SECONDS above the recording) with one worker, the last giving
+the reference transcript for the word error rate. Turnaround is submit to `completed`, polled
+every 0.2 s. Every piece's times are read from the server's database afterwards: the cost of a
+piece, the split before the first piece and the merge after the last, which the README's
+estimate for an hour on N machines is built from.
+
+Environment knobs:
+    BENCH_P5_COPIES     copies of the 20 s speech fixture in the recording (30: 10 minutes)
+    BENCH_P5_ROUNDS     rounds of the W-workers / one-worker pair (1)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jiwer
+import sqlalchemy as sa
+
+from bench import audio
+from bench.harness import start_server
+
+CORES = os.cpu_count() or 1
+FIXTURE_SECONDS = 20.17
+
+
+def _words(text: str) -> str:
+    """Lower-case words only, no speaker labels or punctuation: what WER is measured on."""
+    text = re.sub(r"SPEAKER_\d+:", " ", text)
+    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(_words(reference), _words(hypothesis)))
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _turnaround(url: str, path: Path, timeout: float = 3600) -> tuple[float, dict[str, Any]]:
+    """Submit `path` as a job; seconds until it is `completed`, and the job."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        started = time.perf_counter()
+        with path.open("rb") as fh:
+            response = client.post("/batch/jobs", files={"file": (path.name, fh, "audio/flac")})
+        response.raise_for_status()
+        job_id = response.json()["job_id"]
+        while time.perf_counter() - started < timeout:
+            response = client.get(f"/batch/jobs/{job_id}")
+            response.raise_for_status()
+            job = response.json()
+            if job["status"] in ("completed", "failed", "cancelled"):
+                elapsed = time.perf_counter() - started
+                if job["status"] != "completed":
+                    raise RuntimeError(f"P5 job ended {job['status']}: {job.get('error')}")
+                return elapsed, job
+            time.sleep(0.2)
+    raise RuntimeError("P5 job did not finish in time")
+
+
+def _pieces(database: Path, job_id: str) -> dict[str, Any]:
+    """What the job's pieces and the job's own row say about where the time went."""
+    engine = sa.create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            job = conn.execute(
+                sa.text("SELECT started_at, finished_at FROM jobs WHERE id = :id"), {"id": job_id}
+            ).one()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT seq, start_seconds, duration_seconds, created_at, started_at, "
+                    "finished_at, lease_owner, attempts, cut_in_speech FROM job_pieces "
+                    "WHERE job_id = :id ORDER BY seq"
+                ),
+                {"id": job_id},
+            ).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return {"pieces": 0}
+    costs = [row.finished_at - row.started_at for row in rows]
+    audio_seconds = sum(row.duration_seconds for row in rows)
+    return {
+        "pieces": len(rows),
+        "piece_seconds": [round(row.duration_seconds, 2) for row in rows],
+        "piece_wall_seconds": [round(cost, 2) for cost in costs],
+        "wall_seconds_per_audio_second": round(sum(costs) / audio_seconds, 4),
+        "split_seconds": round(min(row.created_at for row in rows) - job.started_at, 3),
+        "merge_seconds": round(job.finished_at - max(row.finished_at for row in rows), 3),
+        "workers_used": len({row.lease_owner for row in rows}),
+        "attempts": sum(row.attempts for row in rows),
+        "cut_in_speech": sum(bool(row.cut_in_speech) for row in rows),
+    }
+
+
+def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any]:
+    # Polled five times a second: above the default per-tenant request rate.
+    server = start_server(name, tmp, {"TENANT_REQUESTS_PER_MINUTE": "100000", **env})
+    try:
+        log(f"P5 {name}: submitting {path.name}")
+        seconds, job = _turnaround(server.url, path)
+    finally:
+        server.terminate()
+    result = job["result"]
+    return {
+        "seconds": round(seconds, 2),
+        "raw_transcript": result["raw_transcript"],
+        "audio_seconds": result["duration_seconds"],
+        **_pieces(tmp / f"{name}.db", job["job_id"]),
+    }
+
+
+def p5_long_recording(tmp: Path) -> dict[str, Any]:
+    copies = int(os.environ.get("BENCH_P5_COPIES", "30"))
+    rounds = int(os.environ.get("BENCH_P5_ROUNDS", "1"))
+    recording = audio.build_flac(tmp / "p5.flac", copies * FIXTURE_SECONDS, 1.0)
+    reference = " ".join([(audio.FIXTURES / "speech.txt").read_text()] * copies)
+    workers = CORES
+    runs: dict[str, list[dict[str, Any]]] = {"split_w": [], "split_1": []}
+    for rnd in range(rounds):
+        # Alternate which side goes first, so a drift of the machine's load hits both alike.
+        order = ("split_w", "split_1") if rnd % 2 == 0 else ("split_1", "split_w")
+        for side in order:
+            count = workers if side == "split_w" else 1
+            runs[side].append(_run(tmp, f"p5-{side}-{rnd}", recording, {"WORKERS": str(count)}))
+    unsplit = _run(tmp, "p5-unsplit", recording, {"WORKERS": "1", "SPLIT_MIN_SECONDS": "1000000"})
+    seconds = {side: sum(r["seconds"] for r in rs) / len(rs) for side, rs in runs.items()}
+    ratio = seconds["split_w"] / seconds["split_1"]
+    target = 1 / (0.8 * workers)
+    wer_split = word_error_rate(reference, runs["split_w"][0]["raw_transcript"])
+    wer_unsplit = word_error_rate(reference, unsplit["raw_transcript"])
+    split_vs_unsplit = word_error_rate(
+        unsplit["raw_transcript"], runs["split_w"][0]["raw_transcript"]
+    )
+    for rs in (*runs.values(), [unsplit]):
+        for r in rs:
+            r["words"] = len(r.pop("raw_transcript").split())
+    met = ratio <= target and abs(wer_split - wer_unsplit) <= 0.02
+    return {
+        "ratio": round(ratio, 3),
+        "target": f"<= {target:.3f}",
+        "met": met,
+        "workers": workers,
+        "recording_seconds": round(copies * FIXTURE_SECONDS, 1),
+        "seconds_w_workers": round(seconds["split_w"], 2),
+        "seconds_one_worker": round(seconds["split_1"], 2),
+        "seconds_one_worker_unsplit": unsplit["seconds"],
+        "split_overhead_one_worker": round(seconds["split_1"] / unsplit["seconds"] - 1, 4),
+        "wer_split": round(wer_split, 4),
+        "wer_unsplit": round(wer_unsplit, 4),
+        "wer_difference": round(wer_split - wer_unsplit, 4),
+        "wer_split_against_unsplit": round(split_vs_unsplit, 4),
+        "runs": {**runs, "unsplit": unsplit},
+    }
