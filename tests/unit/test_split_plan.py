@@ -4,6 +4,7 @@ recording."""
 
 from __future__ import annotations
 
+import itertools
 from array import array
 
 from hypothesis import given, settings
@@ -75,7 +76,7 @@ def test_cuts_fall_in_silence_unless_speech_runs_past_twice_the_target(
     # The pieces are the recording, in order, without gap or overlap.
     assert plans[0].start == 0
     assert plans[-1].end == analysis.samples
-    assert all(a.end == b.start and a.end > a.start for a, b in zip(plans, plans[1:], strict=False))
+    assert all(a.end == b.start and a.end > a.start for a, b in itertools.pairwise(plans))
     for plan in plans[:-1]:
         cut = plan.end_seconds
         region = _in_speech(cut, analysis.regions)
@@ -91,7 +92,8 @@ def test_cuts_fall_in_silence_unless_speech_runs_past_twice_the_target(
         else:
             # Only a stretch of speech of twice the target is cut inside (give or take the
             # margin kept off the edges of a pause).
-            assert region is not None and region[1] - region[0] > 2 * target - 1, (cut, region)
+            assert region is not None, cut
+            assert region[1] - region[0] > 2 * target - 1, (cut, region)
         assert plan.duration_seconds <= 2.5 * target + 1.0
 
 
