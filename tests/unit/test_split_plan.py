@@ -101,3 +101,27 @@ def _gaps(analysis: Analysis) -> list[tuple[float, float]]:
     ends = [0.0] + [b for _, b in analysis.regions]
     starts = [a for a, _ in analysis.regions] + [analysis.duration_seconds]
     return list(zip(ends, starts, strict=True))
+
+
+def test_only_engines_that_decode_locally_are_split() -> None:
+    from types import SimpleNamespace
+
+    from batchscribe.config import Settings
+    from batchscribe.jobs.splitting import Splitter
+    from batchscribe.pipeline.audio import AudioInfo
+
+    settings = Settings(split_min_seconds=300)
+    hour = AudioInfo("flac", "flac", 3600.0, 16000, 1)
+    minute = AudioInfo("flac", "flac", 60.0, 16000, 1)
+
+    def splitter(decodes_locally: bool) -> Splitter:
+        engine = SimpleNamespace(decodes_locally=decodes_locally)
+        runner = SimpleNamespace(settings=settings, transcriber=engine)
+        return Splitter(runner, None)  # type: ignore[arg-type]
+
+    job = None
+    assert splitter(True).wants(job, hour)  # type: ignore[arg-type]
+    assert not splitter(True).wants(job, minute)  # type: ignore[arg-type]
+    # Deepgram and the OpenAI-compatible engine upload the file: never split into jobs' pieces
+    # (Deepgram needs the whole recording to tell speakers apart).
+    assert not splitter(False).wants(job, hour)  # type: ignore[arg-type]

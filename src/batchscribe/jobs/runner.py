@@ -28,17 +28,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.jobs.exceptions import JobLeaseLostError
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobStatus
-from batchscribe.jobs.pieces import Piece, PieceStore
+from batchscribe.jobs.pieces import Piece
 from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
 from batchscribe.logging_setup import interaction_id_var
-from batchscribe.pipeline.audio import probe_audio
+from batchscribe.pipeline.audio import AudioInfo, probe_audio
 from batchscribe.pipeline.cleaners.base import Cleaner
 from batchscribe.pipeline.exceptions import (
     AudioTooLongError,
@@ -49,9 +49,6 @@ from batchscribe.pipeline.exceptions import (
 )
 from batchscribe.pipeline.transcribers.base import Control, Transcriber
 from batchscribe.pipeline.types import Transcript
-
-if TYPE_CHECKING:
-    from batchscribe.jobs.splitting import Splitter
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +72,22 @@ class AudioStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> Any: ...
+
+
+class LongJobs(Protocol):
+    """The steps of a split job (`jobs.splitting.Splitter`), as the runner calls them."""
+
+    def was_split(self, job: Job) -> bool: ...
+
+    def continue_job(self, job: Job, beat: Heartbeat) -> JobStatus | None: ...
+
+    def wants(self, job: Job, info: AudioInfo) -> bool: ...
+
+    def split(
+        self, job: Job, path: Path, info: AudioInfo, beat: Heartbeat, limit: float
+    ) -> bool: ...
+
+    def run_piece(self, piece: Piece) -> JobStatus | None: ...
 
 
 class Heartbeat:
@@ -141,7 +154,6 @@ class JobRunner:
         missing_error: type[Exception],
         unavailable_error: type[Exception],
         work_dir: Path | None = None,
-        pieces: PieceStore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -155,11 +167,8 @@ class JobRunner:
         #: What the last `run` measured, for the supervisor's metrics (engine, audio seconds).
         self.stats: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
-        self.splitter: Splitter | None = None
-        if pieces is not None:
-            from batchscribe.jobs.splitting import Splitter
-
-            self.splitter = Splitter(self, pieces)
+        #: Set by the worker (`jobs.splitting.Splitter`) to split long recordings.
+        self.splitter: LongJobs | None = None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -42,35 +42,20 @@ from batchscribe.jobs.runner import (
 from batchscribe.logging_setup import interaction_id_var
 from batchscribe.pipeline.audio import AudioInfo, probe_audio
 from batchscribe.pipeline.exceptions import EngineUnavailableError, PipelineError
-from batchscribe.pipeline.split import analyse, plan_pieces, read_pcm, write_flac
+from batchscribe.pipeline.split import (
+    analyse,
+    offset_segments,
+    plan_pieces,
+    read_pcm,
+    write_flac,
+)
 from batchscribe.pipeline.transcribers.base import Control
-from batchscribe.pipeline.types import Segment, Transcript, Word
+from batchscribe.pipeline.types import Segment, Transcript
 
 if TYPE_CHECKING:
     from batchscribe.jobs.runner import JobRunner
 
 logger = logging.getLogger(__name__)
-
-
-def offset_segments(segments: list[Segment], offset: float) -> list[Segment]:
-    """A piece's segments placed in the recording: every time moved by the piece's start."""
-
-    def moved(value: float | None) -> float | None:
-        return None if value is None else value + offset
-
-    return [
-        Segment(
-            segment.speaker,
-            segment.text,
-            moved(segment.start),
-            moved(segment.end),
-            tuple(
-                Word(word.text, word.start + offset, word.end + offset, word.confidence)
-                for word in segment.words
-            ),
-        )
-        for segment in segments
-    ]
 
 
 def merge_pieces(pieces: list[Piece], engine: str) -> Transcript:

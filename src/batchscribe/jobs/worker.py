@@ -61,6 +61,7 @@ def worker_main(
     from batchscribe.jobs.factory import job_store
     from batchscribe.jobs.pieces import PieceStore
     from batchscribe.jobs.runner import JobRunner
+    from batchscribe.jobs.splitting import Splitter
     from batchscribe.logging_setup import configure_logging
     from batchscribe.pipeline.cleaners import build_cleaner
     from batchscribe.pipeline.transcribers import build_transcriber
@@ -96,12 +97,13 @@ def worker_main(
         owner,
         missing_error=BlobNotFoundError,
         unavailable_error=BlobStoreError,
-        pieces=PieceStore(store),
     )
+    splitter = Splitter(runner, PieceStore(store))
+    runner.splitter = splitter
     report("ready", None)
     logger.info("worker ready", extra={"worker": owner, "engine": transcriber.name})
     try:
-        _loop(settings, store, runner, work_available, stopping, report)
+        _loop(settings, store, runner, splitter, work_available, stopping, report)
     finally:
         runner.close()
         db.dispose()
@@ -111,6 +113,7 @@ def _loop(
     settings: Settings,
     store: Any,
     runner: Any,
+    splitter: Any,
     work_available: multiprocessing.synchronize.Event,
     stopping: multiprocessing.synchronize.Event,
     report: Any,
@@ -118,7 +121,6 @@ def _loop(
     from batchscribe.db.exceptions import DatabaseUnavailableError
 
     owner = runner.owner
-    splitter = runner.splitter
     next_reclaim = 0.0
     while not stopping.is_set():
         piece = None

@@ -24,7 +24,9 @@ times of a piece's words plus the piece's start are times in the recording.
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,8 +36,10 @@ from typing import BinaryIO
 import av
 from pocketsphinx import Segmenter
 
-from batchscribe.pipeline.audio import SAMPLE_RATE, iter_pcm
+from batchscribe.pipeline.audio import SAMPLE_RATE, AudioInfo, iter_pcm, probe_audio
 from batchscribe.pipeline.exceptions import InvalidAudioError, TranscriptionError
+from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
+from batchscribe.pipeline.types import Segment, Word
 
 BYTES_PER_SAMPLE = 2
 #: A cut inside a silence stays at least this far from the speech around it (seconds).
@@ -274,3 +278,64 @@ def write_flac(chunks: Iterator[bytes], out: Path) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return out
+
+
+def offset_segments(segments: list[Segment], offset: float) -> list[Segment]:
+    """A piece's segments placed in the recording: every time moved by the piece's start
+    (times the engine did not report stay None)."""
+
+    def moved(value: float | None) -> float | None:
+        return None if value is None else value + offset
+
+    return [
+        Segment(
+            segment.speaker,
+            segment.text,
+            moved(segment.start),
+            moved(segment.end),
+            tuple(
+                Word(word.text, word.start + offset, word.end + offset, word.confidence)
+                for word in segment.words
+            ),
+        )
+        for segment in segments
+    ]
+
+
+#: 16-bit mono PCM at 16 kHz: what a second of a piece costs at most (FLAC is smaller but
+#: cannot promise how much smaller on noise).
+_PIECE_BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE
+#: Pieces can reach 2.5 x their target (a long stretch of speech waits for its pause); the rest
+#: of the margin covers container overhead.
+_LONGEST_PIECE_FACTOR = 2.5
+_SIZE_MARGIN = 0.9
+
+
+def transcribe_in_pieces(
+    path: Path,
+    max_bytes: int,
+    transcribe_file: Callable[[Path, AudioInfo], EngineOutput],
+    control: Control = NO_CONTROL,
+) -> EngineOutput:
+    """Transcribe a file too large for a service's upload limit: cut it at silences into FLAC
+    pieces that each fit in `max_bytes`, send them one by one in order through
+    `transcribe_file`, and merge the results with every time offset by its piece's start."""
+    target = max_bytes * _SIZE_MARGIN / _PIECE_BYTES_PER_SECOND / _LONGEST_PIECE_FACTOR
+    directory = Path(tempfile.mkdtemp(prefix="batchscribe-upload-pieces-"))
+    try:
+        with (directory / "pcm").open("w+b") as spool:
+            analysis = analyse(path, spool, max_seconds=control.max_seconds)
+            segments: list[Segment] = []
+            language: str | None = None
+            plans = plan_pieces(analysis, target)
+            for seq, plan in enumerate(plans):
+                piece = write_flac(read_pcm(spool, plan), directory / f"piece-{seq}.flac")
+                output = transcribe_file(piece, probe_audio(piece, decode=False))
+                piece.unlink()
+                segments.extend(offset_segments(output.segments, plan.start_seconds))
+                language = language or output.language
+                if control.progress is not None:
+                    control.progress((seq + 1) / len(plans))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return EngineOutput(segments, analysis.duration_seconds, language)

@@ -10,6 +10,10 @@ with numbers of its own (a Retry-After of up to two minutes, 408 and 409 retried
 lines of its own. The shared policy gives the three hosted engines one count, one delay rule and
 cap, one retry log line and the same final 503 with Retry-After; it takes its delays as
 parameters (tiny in tests) and reopens the file from disk for each attempt.
+
+A file over the service's upload limit (`OPENAI_MAX_UPLOAD_MB`; OpenAI's is 25 MB) is cut at
+silences into FLAC pieces under the limit, sent one after the other, and merged with every time
+offset to its place in the recording (`pipeline.split.transcribe_in_pieces`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from batchscribe.pipeline.audio import AudioInfo
 from batchscribe.pipeline.exceptions import EngineUnavailableError, TranscriptionError
 from batchscribe.pipeline.openai_client import openai_client_options
 from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
+from batchscribe.pipeline.split import transcribe_in_pieces
 from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
 from batchscribe.pipeline.types import Segment
 
@@ -74,6 +79,7 @@ class OpenAITranscriber:
             client if client is not None else openai.OpenAI(**openai_client_options(settings))
         )
         self._retry = retry or RetryPolicy()
+        self._max_upload_bytes = int(settings.openai_max_upload_mb * 1_000_000)
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -83,6 +89,14 @@ class OpenAITranscriber:
     def transcribe(
         self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
     ) -> EngineOutput:
+        """Transcribe the file in one upload, or in pieces when it is over the upload limit."""
+        if path.stat().st_size > self._max_upload_bytes:
+            return transcribe_in_pieces(
+                path, self._max_upload_bytes, self._transcribe_file, control
+            )
+        return self._transcribe_file(path, info)
+
+    def _transcribe_file(self, path: Path, info: AudioInfo) -> EngineOutput:
         """Upload the file, return its text as one `SPEAKER_0` turn (none if it is empty)."""
         text = self._request_with_retries(path, info)
         words = len(text.split())
