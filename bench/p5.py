@@ -27,7 +27,7 @@ import jiwer
 import sqlalchemy as sa
 
 from bench import audio
-from bench.harness import start_server
+from bench.harness import cpu_seconds, start_server, tree_pids
 
 CORES = os.cpu_count() or 1
 FIXTURE_SECONDS = 20.17
@@ -111,13 +111,21 @@ def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any
     }
     server = start_server(name, tmp, {**fixed, **env})
     try:
+        assert server.proc is not None
+        pids = tree_pids(server.proc.pid)
+        load = os.getloadavg()[0]
+        cpu_before = cpu_seconds(pids)
         log(f"P5 {name}: submitting {path.name}")
         seconds, job = _turnaround(server.url, path)
+        cpu = cpu_seconds(pids) - cpu_before
     finally:
         server.terminate()
     result = job["result"]
     return {
         "seconds": round(seconds, 2),
+        # The server and its workers: the work done, whatever else the machine runs.
+        "cpu_seconds": round(cpu, 2),
+        "load_average_1m_before": round(load, 2),
         "raw_transcript": result["raw_transcript"],
         "audio_seconds": result["duration_seconds"],
         **_pieces(tmp / f"{name}.db", job["job_id"]),
@@ -160,6 +168,14 @@ def p5_long_recording(tmp: Path) -> dict[str, Any]:
         "seconds_one_worker": round(seconds["split_1"], 2),
         "seconds_one_worker_unsplit": unsplit["seconds"],
         "split_overhead_one_worker": round(seconds["split_1"] / unsplit["seconds"] - 1, 4),
+        # Load-independent: the CPU the split costs, over the same audio decoded whole.
+        "split_cpu_overhead": round(
+            sum(r["cpu_seconds"] for r in runs["split_1"])
+            / len(runs["split_1"])
+            / unsplit["cpu_seconds"]
+            - 1,
+            4,
+        ),
         "wer_split": round(wer_split, 4),
         "wer_unsplit": round(wer_unsplit, 4),
         "wer_difference": round(wer_split - wer_unsplit, 4),
