@@ -114,8 +114,13 @@ class Heartbeat:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (before handing the lease to someone else, or giving it up)."""
         self._stop.set()
-        self._thread.join(self.interval + 5)
+        if self._thread.is_alive():
+            self._thread.join(self.interval + 5)
 
     def _renew(self) -> None:
         self.store.renew(

@@ -118,6 +118,7 @@ class Splitter:
         turned out too short to cut (the caller transcribes it whole)."""
         started = time.perf_counter()
         blobs = self.runner.blobs
+        stored: list[NewPiece] = []
         directory = Path(tempfile.mkdtemp(prefix="batchscribe-split-", dir=self.runner.work_dir))
         try:
             with (directory / "pcm").open("w+b") as spool:
@@ -130,7 +131,6 @@ class Splitter:
                 plans = plan_pieces(analysis, self.settings.split_target_seconds)
                 if len(plans) < 2:
                     return False
-                stored: list[NewPiece] = []
                 for seq, plan in enumerate(plans):
                     if beat.lost.is_set():
                         raise JobLeaseLostError(job.id)
@@ -141,9 +141,14 @@ class Splitter:
                     stored.append(
                         NewPiece(plan.start_seconds, plan.duration_seconds, key, plan.cut_in_speech)
                     )
+            # The job's lease passes to its pieces: stop renewing it first.
+            beat.stop()
+            self.runner._final(lambda: self.pieces.hand_over(job, self.runner.owner, stored))
+        except BaseException:
+            self._forget(stored)
+            raise
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        self.runner._final(lambda: self.pieces.hand_over(job, self.runner.owner, stored))
         logger.info(
             "job split into pieces",
             extra={
@@ -238,6 +243,7 @@ class Splitter:
             else piece.duration_seconds
         )
         result = PieceOutput(output.segments, duration, output.language)
+        beat.stop()  # the piece is done: its lease ends with the write below
         try:
             job = runner._final(
                 lambda: self.pieces.complete(
@@ -319,6 +325,14 @@ class Splitter:
         self.discard(job.id)
         if not self.settings.keep_audio:
             self.runner._delete_audio(job)
+
+    def _forget(self, stored: list[NewPiece]) -> None:
+        """Delete the pieces stored before a split was abandoned."""
+        for piece in stored:
+            try:
+                self.runner.blobs.delete(piece.audio_key)
+            except Exception as exc:  # a blob store that is down: the retention sweep
+                logger.warning("could not delete a piece of an abandoned split (%s)", exc)
 
     def discard(self, job_id: str) -> None:
         try:
