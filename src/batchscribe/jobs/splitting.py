@@ -116,7 +116,7 @@ class Splitter:
     def split(self, job: Job, path: Path, info: AudioInfo, beat: Heartbeat, limit: float) -> bool:
         """Cut the recording into pieces, store them and hand the job over; False when it
         turned out too short to cut (the caller transcribes it whole)."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         blobs = self.runner.blobs
         stored: list[NewPiece] = []
         directory = Path(tempfile.mkdtemp(prefix="batchscribe-split-", dir=self.runner.work_dir))
@@ -156,6 +156,7 @@ class Splitter:
                 "cut_in_speech": sum(piece.cut_in_speech for piece in stored),
                 "audio_seconds": round(analysis.duration_seconds, 3),
                 "elapsed_seconds": round(time.perf_counter() - started, 3),
+                "cpu_seconds": round(time.process_time() - cpu, 3),
             },
         )
         return True
@@ -172,7 +173,7 @@ class Splitter:
         interaction_id_var.set(piece.job_id)
         runner = self.runner
         runner.stats = {"engine": runner.transcriber.name, "audio_seconds": 0.0}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         lease = self.settings.job_lease_seconds
         beat = PieceHeartbeat(self.pieces, piece, runner.owner, lease)
         with beat:
@@ -185,6 +186,8 @@ class Splitter:
                 "job_status": str(outcome) if outcome is not None else None,
                 "attempt": piece.attempts,
                 "elapsed_seconds": round(time.perf_counter() - started, 3),
+                # This process's CPU for the piece (and the merge, when it was the last).
+                "cpu_seconds": round(time.process_time() - cpu, 3),
             },
         )
         return outcome
