@@ -92,6 +92,7 @@ def _pieces(database: Path, job_id: str) -> dict[str, Any]:
     costs = [row.finished_at - row.started_at for row in rows]
     audio_seconds = sum(row.duration_seconds for row in rows)
     return {
+        "cuts": [row.start_seconds for row in rows[1:]],
         "pieces": len(rows),
         "piece_seconds": [round(row.duration_seconds, 2) for row in rows],
         "piece_wall_seconds": [round(cost, 2) for cost in costs],
@@ -101,6 +102,30 @@ def _pieces(database: Path, job_id: str) -> dict[str, Any]:
         "workers_used": len({row.lease_owner for row in rows}),
         "attempts": sum(row.attempts for row in rows),
         "cut_in_speech": sum(bool(row.cut_in_speech) for row in rows),
+    }
+
+
+def _timed_words(result: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(w["word"], float(w["start"])) for seg in result["segments"] for w in seg["words"]]
+
+
+def boundary_differences(
+    split: list[tuple[str, float]], whole: list[tuple[str, float]], cuts: list[float]
+) -> dict[str, Any]:
+    """Where the split transcript's words differ from the unsplit one's (a word differs when
+    the other has no word of the same text starting within 0.15 s): how many, and how far
+    after the nearest cut before them."""
+
+    def only_in(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> list[float]:
+        return [t for w, t in a if not any(v == w and abs(u - t) < 0.15 for v, u in b)]
+
+    differing = only_in(split, whole) + only_in(whole, split)
+    after = [min((t - c for c in [0.0, *cuts] if c <= t + 0.5), default=t) for t in differing]
+    return {
+        "differing_words": len(differing),
+        "words": len(whole),
+        "max_seconds_after_a_cut": round(max(after, default=0.0), 2),
+        "differing_beyond_6s_after_a_cut": sum(1 for a in after if a > 6.0),
     }
 
 
@@ -150,6 +175,7 @@ def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any
     result = job["result"]
     split_cpu, piece_cpu = _logged_cpu(tmp / f"{name}.log")
     return {
+        "timed_words": _timed_words(result),
         "split_cpu_seconds": split_cpu,
         "piece_cpu_seconds": piece_cpu,
         "seconds": round(seconds, 2),
@@ -184,9 +210,13 @@ def p5_long_recording(tmp: Path) -> dict[str, Any]:
     split_vs_unsplit = word_error_rate(
         unsplit["raw_transcript"], runs["split_w"][0]["raw_transcript"]
     )
+    boundaries = boundary_differences(
+        runs["split_w"][0]["timed_words"], unsplit["timed_words"], runs["split_w"][0]["cuts"]
+    )
     for rs in (*runs.values(), [unsplit]):
         for r in rs:
             r["words"] = len(r.pop("raw_transcript").split())
+            r.pop("timed_words")
     met = ratio <= target and abs(wer_split - wer_unsplit) <= 0.02
     # The same comparison without the machine's other tenants: the one-worker run's measured
     # CPU per piece, scheduled on W dedicated cores as the workers take pieces.
@@ -217,5 +247,6 @@ def p5_long_recording(tmp: Path) -> dict[str, Any]:
         "wer_unsplit": round(wer_unsplit, 4),
         "wer_difference": round(wer_split - wer_unsplit, 4),
         "wer_split_against_unsplit": round(split_vs_unsplit, 4),
+        "split_words_differing_from_unsplit": boundaries,
         "runs": {**runs, "unsplit": unsplit},
     }
