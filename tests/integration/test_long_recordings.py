@@ -33,7 +33,13 @@ from batchscribe.pipeline.split import analyse
 from batchscribe.pipeline.transcribers.sphinx import SphinxTranscriber
 from batchscribe.pipeline.types import Transcript, Word
 from batchscribe.services.runtime import ServiceRuntime
-from tests.support.audio import known_text, make_long_wav, speech_fixture, word_error_rate
+from tests.support.audio import (
+    known_text,
+    known_timing,
+    make_long_wav,
+    speech_fixture,
+    word_error_rate,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +177,16 @@ def test_a_long_recording_is_split_across_two_workers_and_merged_with_absolute_t
         slot.owner for slot in runtime.supervisor.slots
     }
     cuts = [piece.start_seconds for piece in pieces[1:]]
+    # No cut falls inside a spoken word: the recording is the fixture over and over, and the
+    # fixture's timing says where each of its words was spoken.
+    timing = known_timing()
+    spoken = [
+        (copy * timing["duration"] + word["start"], copy * timing["duration"] + word["end"])
+        for copy in range(int(90 // timing["duration"]) + 1)
+        for sentence in timing["sentences"]
+        for word in sentence["words"]
+    ]
+    assert not [(cut, word) for cut in cuts for word in spoken if word[0] < cut < word[1]]
     # Nothing is left in storage: neither the upload nor the pieces.
     assert not [path for path in (tmp_path / "blobs").rglob("*") if path.is_file()]
 

@@ -204,7 +204,7 @@ class JobRunner:
     def run_piece(self, piece: Piece) -> JobStatus | None:
         """Transcribe one piece of a long job; the job's final status when this run finished
         it (its last piece: merged and completed, or a piece that failed it), else None."""
-        assert self.splitter is not None, "pieces need a PieceStore"
+        assert self.splitter is not None, "the worker gives its runner a splitter"
         return self.splitter.run_piece(piece)
 
     def _run(self, job: Job, beat: Heartbeat) -> JobStatus | None:

@@ -7,14 +7,14 @@ Started by a `WorkerSupervisor` (spawn context), which gives it a lease-owner na
     ("started", job_id, deadline_at, seconds it waited in the queue, piece number or None)
     ("finished", job_id, status or None, {"engine", "audio_seconds"})  once recorded
 
+and never needs an answer: the supervisor acts on its own (kills it past a deadline or when
+its job is cancelled, and starts a replacement).
+
 A worker takes the pieces of long jobs (SPEC 16) as well as jobs: a piece of a running job goes
 before a queued job of the same priority (the job that started first finishes first), so only a
 waiting synchronous request overtakes them. For a piece, `job_id` is its job's id (so the
 supervisor's cancellation check stops it), the piece number comes last, and "finished" carries
 the job's status when that piece's run ended the job (merged it, or failed it), else None.
-
-and never needs an answer: the supervisor acts on its own (kills it past a deadline or when
-its job is cancelled, and starts a replacement).
 """
 
 from __future__ import annotations
