@@ -44,11 +44,14 @@ from tests.support.audio import (
 pytestmark = pytest.mark.slow
 
 TENANT = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
-#: Measured: where the split and the unsplit transcripts of the same audio differ, the words
-#: lie in the first seconds of a piece (at most 4.6 s after its start in our runs). The engine
-#: normalises each utterance with a running cepstral mean learnt from the utterances before it;
-#: a piece's first utterance has another history than in the whole file, and after about five
-#: seconds of speech the two agree again. Words before a cut are never affected.
+#: The words of a split transcript are those of one engine decoding the whole file: every piece
+#: is decoded with the utterances the detector found over the whole recording. What may still
+#: differ is the first utterance or two of a piece: the engine normalises each utterance with a
+#: running average of the spectrum learnt from the utterances before it, and a piece's worker
+#: heard other audio before. Measured: 0 words differ on 3 minutes cut into 7 pieces decoded
+#: after another file, about 1.5 per cut in the test below (the first utterance of a piece,
+#: within 4.6 s of its start); before the pieces took the whole recording's utterances, 46 of
+#: 442 (both sides counted) differed on those 3 minutes, most of them far from any cut.
 BOUNDARY_SECONDS = 6.0
 
 
@@ -204,7 +207,8 @@ def test_a_long_recording_is_split_across_two_workers_and_merged_with_absolute_t
         if not any(0.0 <= word.start - cut <= BOUNDARY_SECONDS for cut in cuts)
     ]
     assert far == [], f"words differ away from the cuts {cuts}"
-    assert len(differing) <= 0.1 * len(whole)
+    # Measured here: 9 words (counting each side of a substitution) over 6 cuts.
+    assert len(differing) <= 3 * len(cuts)
 
 
 def test_a_worker_killed_mid_piece_costs_only_that_piece(

@@ -22,7 +22,7 @@ def _piece(seq: int, start: float, output: PieceOutput) -> Piece:
         cut_in_speech=False, audio_key="", progress=1.0, attempts=1, lease_owner="w",
         lease_expires_at=None, next_attempt_at=now, deadline_at=None, created_at=now,
         updated_at=now, started_at=now, finished_at=now, error_code=None, error_message=None,
-        result_json=output.to_json(),
+        result_json=output.to_json(), regions_json=None,
     )  # fmt: skip
 
 

@@ -154,6 +154,9 @@ job_pieces = sa.Table(
     sa.Column("finished_at", sa.Double),
     sa.Column("error_code", sa.String(64)),
     sa.Column("error_message", sa.Text),
+    # The piece's stretches of speech as the splitter's detector found them over the whole
+    # recording: [[first sample, end sample], ...] counted from the piece's start.
+    sa.Column("regions_json", sa.Text),
     sa.Column("result_json", sa.Text),
     sa.UniqueConstraint("job_id", "seq", name="job_pieces_job_seq"),
     sa.Index("job_pieces_claim", "status", "priority", "next_attempt_at"),

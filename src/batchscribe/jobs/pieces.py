@@ -83,6 +83,7 @@ class Piece:
     error_code: str | None
     error_message: str | None
     result_json: str | None
+    regions_json: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> Piece:
@@ -97,6 +98,13 @@ class Piece:
         end = self.start_seconds + self.duration_seconds
         return f"part {self.seq + 1} of {self.pieces} ({_clock(self.start_seconds)}-{_clock(end)})"
 
+    @property
+    def regions(self) -> list[tuple[int, int]] | None:
+        """Its stretches of speech (sample ranges from its start), as the splitter found them."""
+        if self.regions_json is None:
+            return None
+        return [(int(first), int(end)) for first, end in json.loads(self.regions_json)]
+
     def output(self) -> PieceOutput:
         if self.result_json is None:
             raise ValueError(f"piece {self.id} has no transcript")
@@ -106,12 +114,13 @@ class Piece:
 @dataclass(frozen=True, slots=True)
 class NewPiece:
     """A piece the splitter stored: where it starts in the recording, how long it is, its
-    audio's key, and whether its end had to be cut inside speech."""
+    audio's key, whether its end had to be cut inside speech, and its stretches of speech."""
 
     start_seconds: float
     duration_seconds: float
     audio_key: str
     cut_in_speech: bool = False
+    regions: list[tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +217,11 @@ class PieceStore:
                         "duration_seconds": piece.duration_seconds,
                         "cut_in_speech": piece.cut_in_speech,
                         "audio_key": piece.audio_key,
+                        "regions_json": (
+                            json.dumps(piece.regions, separators=(",", ":"))
+                            if piece.regions is not None
+                            else None
+                        ),
                         "progress": 0.0,
                         "attempts": 0,
                         "next_attempt_at": now,

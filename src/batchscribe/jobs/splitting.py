@@ -7,8 +7,10 @@
    (`pipeline.split`); store each piece's audio as FLAC under `pieces/<job id>/<n>.flac` and
    queue the pieces, handing the job to them (`PieceStore.hand_over`). The worker is then free
    to take a piece like any other.
-2. transcribe a piece (any worker, on any machine): the engine sees an ordinary short file;
-   its segments, timed from the piece's start, are stored with the piece.
+2. transcribe a piece (any worker, on any machine): the engine decodes the piece's utterances
+   as the split's detector found them over the whole recording (a detector run afresh on the
+   piece, having heard less, would place some differently), so a piece is decoded as the whole
+   file would be; its segments, timed from the piece's start, are stored with the piece.
 3. merge (the worker that finished the last piece, holding the job's lease again): the pieces'
    segments in order, every time offset by its piece's start, make one transcript of the whole
    recording; the cleaner runs once on it; the job completes with its event in one transaction.
@@ -25,9 +27,9 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from batchscribe.jobs.exceptions import JobLeaseLostError
 from batchscribe.jobs.models import Job, JobErrorCode, JobStatus
@@ -47,9 +49,10 @@ from batchscribe.pipeline.split import (
     offset_segments,
     plan_pieces,
     read_pcm,
+    regions_of,
     write_flac,
 )
-from batchscribe.pipeline.transcribers.base import Control
+from batchscribe.pipeline.transcribers.base import Control, EngineOutput
 from batchscribe.pipeline.types import Segment, Transcript
 
 if TYPE_CHECKING:
@@ -69,6 +72,15 @@ def merge_pieces(pieces: list[Piece], engine: str) -> Transcript:
         duration = max(duration, piece.start_seconds + output.duration_seconds)
         language = language or output.language
     return Transcript.from_engine(segments, duration, engine, language)
+
+
+@runtime_checkable
+class RegionTranscriber(Protocol):
+    """An engine that can decode given stretches of speech of a file (sphinx)."""
+
+    def transcribe_regions(
+        self, path: Path, regions: Sequence[tuple[int, int]], control: Control = ...
+    ) -> EngineOutput: ...
 
 
 class PieceHeartbeat(Heartbeat):
@@ -139,7 +151,13 @@ class Splitter:
                     blobs.put_file(key, local)
                     local.unlink()
                     stored.append(
-                        NewPiece(plan.start_seconds, plan.duration_seconds, key, plan.cut_in_speech)
+                        NewPiece(
+                            plan.start_seconds,
+                            plan.duration_seconds,
+                            key,
+                            plan.cut_in_speech,
+                            regions_of(analysis, plan),
+                        )
                     )
             # The job's lease passes to its pieces: stop renewing it first.
             beat.stop()
@@ -200,7 +218,7 @@ class Splitter:
                 control = Control(
                     max_seconds=piece.duration_seconds + 1.0, progress=beat.set_progress
                 )
-                output = runner.transcriber.transcribe(path, info, control)
+                output = self._transcribe(piece, path, info, control)
         except runner._missing_error:
             return self._fail(
                 piece,
@@ -258,6 +276,18 @@ class Splitter:
         if job is None:
             return None
         return self.merge(job)
+
+    def _transcribe(
+        self, piece: Piece, path: Path, info: AudioInfo, control: Control
+    ) -> EngineOutput:
+        """The piece through the engine: with the utterances the splitter found over the whole
+        recording when the engine can take them (sphinx), so that a piece is decoded exactly as
+        the whole file would be; otherwise as an ordinary file."""
+        engine = self.runner.transcriber
+        regions = piece.regions
+        if regions is not None and isinstance(engine, RegionTranscriber):
+            return engine.transcribe_regions(path, regions, control)
+        return engine.transcribe(path, info, control)
 
     @contextlib.contextmanager
     def _piece_audio(self, piece: Piece) -> Iterator[Path]:

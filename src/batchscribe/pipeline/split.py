@@ -251,6 +251,18 @@ def plan_pieces(analysis: Analysis, target_seconds: float) -> list[PiecePlan]:
     return plans
 
 
+def regions_of(analysis: Analysis, plan: PiecePlan) -> list[tuple[int, int]]:
+    """The analysis's stretches of speech inside the piece, as sample ranges from the piece's
+    start (a stretch cut by the piece's edge is clipped to it)."""
+    out: list[tuple[int, int]] = []
+    for start, end in analysis.regions:
+        first = max(round(start * SAMPLE_RATE), plan.start) - plan.start
+        last = min(round(end * SAMPLE_RATE), plan.end) - plan.start
+        if last > first:
+            out.append((first, last))
+    return out
+
+
 def read_pcm(
     spool: BinaryIO, plan: PiecePlan, chunk_samples: int = SAMPLE_RATE * 10
 ) -> Iterator[bytes]:

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.Double),
         sa.Column("error_code", sa.String(64)),
         sa.Column("error_message", sa.Text),
+        sa.Column("regions_json", sa.Text),
         sa.Column("result_json", sa.Text),
         sa.UniqueConstraint("job_id", "seq", name="job_pieces_job_seq"),
     )
