@@ -29,7 +29,7 @@ from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobStatus
 from batchscribe.jobs.pieces import Piece, PieceStore
 from batchscribe.pipeline.audio import SAMPLE_RATE, iter_pcm, probe_audio
-from batchscribe.pipeline.split import analyse
+from batchscribe.pipeline.split import analyse, plan_pieces, read_pcm, regions_of, write_flac
 from batchscribe.pipeline.transcribers.sphinx import SphinxTranscriber
 from batchscribe.pipeline.types import Transcript, Word
 from batchscribe.services.runtime import ServiceRuntime
@@ -316,3 +316,26 @@ def test_speech_without_a_pause_longer_than_the_target_is_still_split_safely(
     split_wer = word_error_rate(reference, transcript.raw_text)
     whole_wer = word_error_rate(reference, _unsplit(recording).raw_text)
     assert split_wer <= whole_wer + 0.1
+
+
+def test_a_piece_decoded_with_the_whole_recordings_utterances_has_the_same_words(
+    tmp_path: Path,
+) -> None:
+    recording = make_long_wav(tmp_path / "minute.wav", minutes=1)
+    engine = SphinxTranscriber()
+    whole = engine.transcribe(recording, probe_audio(recording))
+    with tempfile.TemporaryFile() as spool:
+        analysis = analyse(recording, spool)
+        plans = plan_pieces(analysis, 15.0)
+        assert len(plans) >= 4
+        words: list[tuple[str, float]] = []
+        for seq, plan in enumerate(plans):
+            piece = write_flac(read_pcm(spool, plan), tmp_path / f"{seq}.flac")
+            output = engine.transcribe_regions(piece, regions_of(analysis, plan))
+            words += [
+                (word.text, round(word.start + plan.start_seconds, 2))
+                for segment in output.segments
+                for word in segment.words
+            ]
+    expected = [(w.text, round(w.start, 2)) for s in whole.segments for w in s.words]
+    assert words == expected
