@@ -7,9 +7,11 @@ one worker (two rounds of this pair, in alternating order), and unsplit (SPLIT_M
 the recording) with one worker, the last giving the reference transcript for the word error
 rate. Turnaround is submit to `completed`, polled every 0.2 s; the ratio takes each side's
 fastest round (the mean is reported too), and the bare engine's own speedup with W processes is
-measured before and after, since on a shared machine that bounds what W workers can do. Every piece's times are read from the server's database afterwards: the cost of a
-piece, the split before the first piece and the merge after the last, which the README's
-estimate for an hour on N machines is built from.
+measured before and after, since on a shared machine that bounds what W workers can do.
+
+Every piece's times are read from the server's database afterwards (the cost of a piece, the
+split before the first piece and the merge after the last) and its CPU from the workers' log
+lines: the README's estimate for an hour on N machines is built from them.
 
 Environment knobs:
     BENCH_P5_COPIES     copies of the 20 s speech fixture in the recording (30: 10 minutes)
