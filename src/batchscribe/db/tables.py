@@ -161,4 +161,6 @@ job_pieces = sa.Table(
     sa.UniqueConstraint("job_id", "seq", name="job_pieces_job_seq"),
     sa.Index("job_pieces_claim", "status", "priority", "next_attempt_at"),
     sa.Index("job_pieces_lease", "status", "lease_expires_at"),
+    # Pieces whose audio is still stored (`audio_key > ''`): what the sweep looks through.
+    sa.Index("job_pieces_audio", "audio_key"),
 )

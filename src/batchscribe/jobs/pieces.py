@@ -442,11 +442,12 @@ class PieceStore:
 
     def discard(self, job_id: str) -> list[str]:
         """Forget the audio and transcripts of the pieces of a job that ended; the blob keys of
-        their audio, to delete. The rows stay (which worker did what, how often) with the job."""
+        their audio, to delete. The rows stay (which worker did what, how often) with the job;
+        an empty `audio_key` takes them out of the sweep's index range."""
         with self.db.transaction() as conn:
             keys = conn.scalars(
                 sa.select(job_pieces.c.audio_key).where(
-                    job_pieces.c.job_id == job_id, job_pieces.c.audio_key != ""
+                    job_pieces.c.job_id == job_id, job_pieces.c.audio_key > ""
                 )
             ).all()
             conn.execute(
@@ -464,7 +465,7 @@ class PieceStore:
                 conn.scalars(
                     sa.select(job_pieces.c.job_id)
                     .join(jobs, jobs.c.id == job_pieces.c.job_id)
-                    .where(jobs.c.status.not_in(ACTIVE_STATUSES), job_pieces.c.audio_key != "")
+                    .where(jobs.c.status.not_in(ACTIVE_STATUSES), job_pieces.c.audio_key > "")
                     .distinct()
                     .limit(limit)
                 ).all()

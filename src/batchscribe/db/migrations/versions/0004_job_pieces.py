@@ -46,6 +46,7 @@ def upgrade() -> None:
     )
     op.create_index("job_pieces_claim", "job_pieces", ["status", "priority", "next_attempt_at"])
     op.create_index("job_pieces_lease", "job_pieces", ["status", "lease_expires_at"])
+    op.create_index("job_pieces_audio", "job_pieces", ["audio_key"])
 
 
 def downgrade() -> None:
