@@ -8,6 +8,7 @@ Environment knobs (defaults are what `make bench` runs):
     BENCH_SPEECH_FRACTION   share of speech in P4's uploads, the rest room tone (0.1)
     BENCH_ROUNDS            P2 rounds of 10 requests per condition (4)
     BENCH_EVENTS            P3 events per side per repetition (200)
+    BENCH_P5_COPIES         P5's recording in copies of the 20 s fixture (30: 10 minutes)
 
 Every figure is measured here, on this machine, with the real server processes, the real engine
 and the local AWS emulator; nothing is estimated.
@@ -46,6 +47,7 @@ from bench.harness import (
     tree_pids,
     upload,
 )
+from bench.p5 import p5_long_recording
 from bench.pickup import pickup_latency
 from bench.scaleout import p6_job_path, p7_scale_out
 from testkit.aws import EventSink
@@ -456,7 +458,7 @@ def _pg(server: PostgresServer | None) -> PostgresServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    everything = {"p1", "p2", "p3", "p4", "healthz", "p6", "p7", "pickup"}
+    everything = {"p1", "p2", "p3", "p4", "p5", "healthz", "p6", "p7", "pickup"}
     wanted = set(argv if argv is not None else sys.argv[1:]) or everything
     # `finally` blocks stop the servers and the emulator when the run is interrupted.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -476,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("p2", "p2_event_overhead", lambda: p2_event_overhead(tmp, emulator)),
                 ("healthz", "healthz_p99_ms", lambda: healthz_p99(tmp)),
                 ("p4", "p4_memory_ratio", lambda: p4_memory_ratio(tmp)),
+                ("p5", "p5_long_recording", lambda: p5_long_recording(tmp)),
                 ("p6", "p6_job_path", lambda: p6_job_path(tmp, _pg(postgres), log)),
                 ("p7", "p7_scale_out", lambda: p7_scale_out(tmp, _pg(postgres), emulator, log)),
                 ("pickup", "job_pickup_latency", lambda: pickup_latency(tmp, _pg(postgres), log)),
@@ -502,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         "p2_event_overhead",
         "p3_relay_speedup",
         "p4_memory_ratio",
+        "p5_long_recording",
         "healthz_p99_ms",
         "p6_job_path",
         "p7_scale_out",

@@ -556,3 +556,32 @@ def secret_keys(draw: st.DrawFn) -> bytes:
 def message_ids(draw: st.DrawFn) -> str:
     """A `webhook-id`: letters, digits, `_` and `-`."""
     return draw(st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z"))
+
+
+# -- long recordings (SPEC 16) -----------------------------------------------------------------
+
+
+@st.composite
+def speech_analyses(draw: st.DrawFn) -> Any:
+    """What the splitter's pass over a recording finds: alternating silences and stretches of
+    speech (some longer than any target), and the loudness of each 30 ms frame (speech loud,
+    silence faint)."""
+    from array import array
+
+    from batchscribe.pipeline.split import Analysis
+
+    regions: list[tuple[float, float]] = []
+    at = draw(st.floats(0.0, 5.0))
+    for _ in range(draw(st.integers(0, 40))):
+        speech = draw(st.one_of(st.floats(0.3, 20.0), st.floats(20.0, 400.0)))
+        regions.append((at, at + speech))
+        at += speech + draw(st.floats(0.3, 30.0))
+    duration = at + draw(st.floats(0.5, 60.0))
+    frame = 0.03
+    # Speech's loudness rises and falls in a drawn pattern, with the odd quiet frame.
+    pattern = draw(st.lists(st.sampled_from([60.0, 400.0, 800.0, 1500.0]), min_size=1, max_size=7))
+    levels = array("f", [10.0] * (int(duration / frame) + 1))
+    for start, end in regions:
+        for index in range(int(start / frame), min(int(end / frame) + 1, len(levels))):
+            levels[index] = pattern[index % len(pattern)]
+    return Analysis(round(duration * 16000), regions, levels, frame)

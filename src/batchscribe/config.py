@@ -156,6 +156,18 @@ class Settings(BaseSettings):
     max_sync_audio_seconds: float = Field(600, gt=0)
     keep_audio: bool = False
 
+    # Long recordings in parallel (SPEC 16): a job on the embedded engine longer than
+    # SPLIT_MIN_SECONDS is cut at silences into pieces that any worker can take.
+    split_min_seconds: float = Field(
+        300, gt=0, description="Jobs longer than this (seconds) are split across workers."
+    )
+    split_target_seconds: float = Field(
+        120, ge=5, le=3600, description="Length the pieces of a split job aim at (seconds)."
+    )
+    openai_max_upload_mb: float = Field(
+        25, gt=0, description="Largest file the OpenAI-compatible service takes, in MB."
+    )
+
     # Authentication and tenancy (SPEC 12). Declared in this order on purpose: a validator sees
     # the fields declared before it (`host`, then `allow_unauthenticated`, then `auth_mode`).
     allow_unauthenticated: bool = Field(

@@ -190,3 +190,43 @@ tenant_webhook_secrets = sa.Table(
     sa.Column("rotated_at", sa.Double, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
 )
+
+# The pieces of a long recording (SPEC 16): each is a task any worker claims like a job (the same
+# lease columns, `jobs.leases.LeasedQueue`), its audio a blob of its own. `result_json` holds the
+# piece's transcript, times counted from the piece's start, until the job merges them.
+job_pieces = sa.Table(
+    "job_pieces",
+    metadata,
+    # `<job id>.<seq>`: one key for the lease statements shared with jobs.
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("pieces", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("start_seconds", sa.Double, nullable=False),
+    sa.Column("duration_seconds", sa.Double, nullable=False),
+    sa.Column("cut_in_speech", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("audio_key", sa.String(512), nullable=False),
+    sa.Column("progress", sa.Double, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires_at", sa.Double),
+    sa.Column("next_attempt_at", sa.Double, nullable=False),
+    sa.Column("deadline_at", sa.Double),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    # The piece's stretches of speech as the splitter's detector found them over the whole
+    # recording: [[first sample, end sample], ...] counted from the piece's start.
+    sa.Column("regions_json", sa.Text),
+    sa.Column("result_json", sa.Text),
+    sa.UniqueConstraint("job_id", "seq", name="job_pieces_job_seq"),
+    sa.Index("job_pieces_claim", "status", "priority", "next_attempt_at"),
+    sa.Index("job_pieces_lease", "status", "lease_expires_at"),
+    # Pieces whose audio is still stored (`audio_key > ''`): what the sweep looks through.
+    sa.Index("job_pieces_audio", "audio_key"),
+)

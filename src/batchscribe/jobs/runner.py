@@ -3,6 +3,9 @@
 fetch the audio from the blob store -> probe -> transcribe -> clean -> record the result and the
 completed event in one transaction -> delete the audio (unless KEEP_AUDIO).
 
+A long recording on the embedded engine takes another road after the probe: it is cut into
+pieces that any worker takes (`jobs.splitting`); the runner of its last piece merges and cleans.
+
 While it works, a heartbeat thread renews the job's lease and records progress at least every
 5 s. If the lease is lost (the job was cancelled, or this worker was presumed dead and the job
 reclaimed) nothing more is recorded; the supervisor stops the process.
@@ -31,10 +34,11 @@ from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.jobs.exceptions import JobLeaseLostError
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobStatus
+from batchscribe.jobs.pieces import Piece
 from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
 from batchscribe.logging_setup import interaction_id_var
-from batchscribe.pipeline.audio import probe_audio
+from batchscribe.pipeline.audio import AudioInfo, probe_audio
 from batchscribe.pipeline.cleaners.base import Cleaner
 from batchscribe.pipeline.exceptions import (
     AudioTooLongError,
@@ -67,6 +71,24 @@ class AudioStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def put_file(self, key: str, path: str | os.PathLike[str]) -> Any: ...
+
+
+class LongJobs(Protocol):
+    """The steps of a split job (`jobs.splitting.Splitter`), as the runner calls them."""
+
+    def was_split(self, job: Job) -> bool: ...
+
+    def continue_job(self, job: Job, beat: Heartbeat) -> JobStatus | None: ...
+
+    def wants(self, job: Job, info: AudioInfo) -> bool: ...
+
+    def split(
+        self, job: Job, path: Path, info: AudioInfo, beat: Heartbeat, limit: float
+    ) -> bool: ...
+
+    def run_piece(self, piece: Piece) -> JobStatus | None: ...
+
 
 class Heartbeat:
     """Renews the lease of the running job from a thread; records progress."""
@@ -92,19 +114,27 @@ class Heartbeat:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (before handing the lease to someone else, or giving it up)."""
         self._stop.set()
-        self._thread.join(self.interval + 5)
+        if self._thread.is_alive():
+            self._thread.join(self.interval + 5)
+
+    def _renew(self) -> None:
+        self.store.renew(
+            self.job.id,
+            self.owner,
+            self.lease_seconds,
+            progress=self.progress,
+            duration_seconds=self.duration_seconds,
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.store.renew(
-                    self.job.id,
-                    self.owner,
-                    self.lease_seconds,
-                    progress=self.progress,
-                    duration_seconds=self.duration_seconds,
-                )
+                self._renew()
             except JobLeaseLostError:
                 logger.info("job no longer held by this worker (cancelled or reclaimed)")
                 self.lost.set()
@@ -142,6 +172,8 @@ class JobRunner:
         #: What the last `run` measured, for the supervisor's metrics (engine, audio seconds).
         self.stats: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
+        #: Set by the worker (`jobs.splitting.Splitter`) to split long recordings.
+        self.splitter: LongJobs | None = None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -169,8 +201,16 @@ class JobRunner:
             self._delete_audio(job)
         return outcome
 
+    def run_piece(self, piece: Piece) -> JobStatus | None:
+        """Transcribe one piece of a long job; the job's final status when this run finished
+        it (its last piece: merged and completed, or a piece that failed it), else None."""
+        assert self.splitter is not None, "the worker gives its runner a splitter"
+        return self.splitter.run_piece(piece)
+
     def _run(self, job: Job, beat: Heartbeat) -> JobStatus | None:
         try:
+            if self.splitter is not None and self.splitter.was_split(job):
+                return self.splitter.continue_job(job, beat)
             with self._local_audio(job) as path:
                 return self._process(job, path, beat)
         except self._missing_error:
@@ -217,6 +257,10 @@ class JobRunner:
             if info.duration_seconds > limit:
                 return self._fail(job, JobErrorCode.AUDIO_TOO_LONG, _too_long(limit, job.mode))
             beat.duration_seconds = info.duration_seconds
+            if self.splitter is not None and self.splitter.wants(job, info):
+                split = self.splitter.split(job, path, info, beat, limit)
+                if split:
+                    return None  # the job is in its pieces' hands now
             control = Control(max_seconds=limit, progress=beat.set_progress, language=job.language)
             output = self.transcriber.transcribe(path, info, control)
             duration = (
@@ -252,6 +296,8 @@ class JobRunner:
             return released.status if released is not None and released.finished else None
         except (TranscriptionError, PipelineError) as exc:
             return self._fail(job, JobErrorCode.TRANSCRIPTION_FAILED, str(exc))
+        except (JobLeaseLostError, self._missing_error, self._unavailable_error):
+            raise  # storing the pieces: handled by `_run`
         except Exception:
             logger.exception("the pipeline failed unexpectedly")
             return self._fail(

@@ -1,12 +1,10 @@
 """`JobStore`: every read and write of the `jobs` and `idempotency_keys` tables.
 
 Claiming is the heart of it. A worker claims the oldest due job of the highest priority and
-holds it with a lease it renews while it works. Two claimers never get the same job:
-PostgreSQL picks the row with `FOR UPDATE SKIP LOCKED` (concurrent claimers skip it instead of
-waiting), SQLite runs the claim inside `BEGIN IMMEDIATE` (one writer at a time). Every later
-write of a worker is conditional on its lease (`lease_owner = me AND status = 'running'`), so a
-worker that lost its job (cancelled, or presumed dead and reclaimed) can never overwrite what
-happened since.
+holds it with a lease it renews while it works (`LeasedQueue`, shared with the pieces of long
+jobs): two claimers never get the same job, and every later write of a worker is conditional on
+its lease, so a worker that lost its job (cancelled, or presumed dead and reclaimed) can never
+overwrite what happened since.
 
 A job whose lease expired (its worker died with its machine) is claimed again, at most
 `max_attempts` times in all; then it fails with `worker_lost`. Final states, their event and
@@ -28,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from batchscribe.db.engine import Database
 from batchscribe.db.listen import notify
-from batchscribe.db.tables import idempotency_keys, jobs
+from batchscribe.db.tables import idempotency_keys, job_pieces, jobs
 from batchscribe.jobs.exceptions import (
     IdempotencyConflictError,
     InvalidCursorError,
@@ -36,6 +34,7 @@ from batchscribe.jobs.exceptions import (
     JobLeaseLostError,
     JobNotFoundError,
 )
+from batchscribe.jobs.leases import LeasedQueue
 from batchscribe.jobs.models import (
     ACTIVE_STATUSES,
     ERROR_MESSAGES,
@@ -110,6 +109,12 @@ class JobStore:
         self.max_attempts = max_attempts
         self.timeout_factor = timeout_factor
         self.deadline_grace_seconds = deadline_grace_seconds
+        self.lease = LeasedQueue(
+            db,
+            jobs,
+            timeout_factor=timeout_factor,
+            deadline_grace_seconds=deadline_grace_seconds,
+        )
 
     # -- submission ----------------------------------------------------------------------------
 
@@ -327,6 +332,17 @@ class JobStore:
                 )
                 .returning(*jobs.c)
             ).one()
+            # A long job's pieces stop with it (their workers are stopped by the supervisor).
+            conn.execute(
+                sa.update(job_pieces)
+                .where(job_pieces.c.job_id == job.id, job_pieces.c.status.in_(ACTIVE_STATUSES))
+                .values(
+                    status=JobStatus.CANCELLED,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_expires_at=None,
+                )
+            )
             notify(conn, Topic.JOB_FINISHED, job.id)
         return Job.from_row(updated)
 
@@ -334,45 +350,16 @@ class JobStore:
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """Take the next due job (highest priority, oldest first) for `owner`, or None."""
-        now = time.time()
-        pick = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.status == JobStatus.QUEUED, jobs.c.next_attempt_at <= now)
-            .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
-            .limit(1)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
         with self.db.transaction() as conn:
-            row = conn.execute(
-                sa.update(jobs)
-                .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == JobStatus.QUEUED)
-                .values(
-                    status=JobStatus.RUNNING,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    attempts=jobs.c.attempts + 1,
-                    started_at=sa.func.coalesce(jobs.c.started_at, now),
-                    updated_at=now,
-                    deadline_at=(
-                        now
-                        + self.timeout_factor * sa.func.coalesce(jobs.c.duration_seconds, 0.0)
-                        + self.deadline_grace_seconds
-                    ),
-                )
-                .returning(*jobs.c)
-            ).first()
+            row = self.lease.claim(conn, owner, lease_seconds)
         return Job.from_row(row) if row is not None else None
 
-    def has_due_work(self) -> bool:
-        """A cheap read: is any job waiting to be claimed? (Polls read before they write.)"""
+    def has_due_work(self, *, min_priority: int | None = None) -> bool:
+        """A cheap read: is any job (of at least `min_priority`) waiting to be claimed? (Polls
+        read before they write.)"""
+        where = () if min_priority is None else (jobs.c.priority >= min_priority,)
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(jobs.c.id)
-                .where(jobs.c.status == JobStatus.QUEUED, jobs.c.next_attempt_at <= time.time())
-                .limit(1)
-            ).first()
-        return row is not None
+            return self.lease.due(conn, where=where)
 
     def renew(
         self,
@@ -385,26 +372,18 @@ class JobStore:
     ) -> None:
         """Extend the lease (and record progress); `JobLeaseLostError` if the job is no longer
         this worker's (cancelled, or reclaimed after the lease expired)."""
-        now = time.time()
-        values: dict[str, Any] = {"lease_expires_at": now + lease_seconds, "updated_at": now}
+        values: dict[str, Any] = {}
         if progress is not None:
             values["progress"] = min(max(progress, 0.0), 1.0)
         if duration_seconds is not None:
             values["duration_seconds"] = duration_seconds
         with self.db.transaction() as conn:
-            result = conn.execute(
-                sa.update(jobs).where(*self._held(job_id, owner)).values(**values)
-            )
-        if result.rowcount != 1:
+            renewed = self.lease.renew(conn, job_id, owner, lease_seconds, **values)
+        if not renewed:
             raise JobLeaseLostError(job_id)
 
-    @staticmethod
-    def _held(job_id: str, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
-        return (
-            jobs.c.id == job_id,
-            jobs.c.lease_owner == owner,
-            jobs.c.status == JobStatus.RUNNING,
-        )
+    def _held(self, job_id: str, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+        return self.lease.held(job_id, owner)
 
     def complete(
         self,
@@ -453,31 +432,37 @@ class JobStore:
         With `owner`, only if that worker still holds it; without (a supervisor acting on its
         dead or stopped child), any running job with that id. None when nothing changed.
         """
-        now = time.time()
-        where = (
-            self._held(job_id, owner)
-            if owner is not None
-            else (jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING)
-        )
         with self.db.transaction() as conn:
-            row = conn.execute(
-                sa.update(jobs)
-                .where(*where)
-                .values(
-                    status=JobStatus.FAILED,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_expires_at=None,
-                    error_code=code,
-                    error_message=message,
-                )
-                .returning(*jobs.c)
-            ).first()
-            if row is None:
-                return None
-            job = Job.from_row(row)
-            self.events.failed(conn, job, code, message)
-            notify(conn, Topic.JOB_FINISHED, job.id)
+            return self.fail_in(conn, self.lease.running(job_id, owner), code, message)
+
+    def fail_in(
+        self,
+        conn: Connection,
+        where: tuple[sa.ColumnElement[bool], ...],
+        code: str,
+        message: str,
+    ) -> Job | None:
+        """`fail` inside the caller's transaction, for the running job `where` selects (the
+        pieces of a long job fail it in the transaction that records their failure)."""
+        now = time.time()
+        row = conn.execute(
+            sa.update(jobs)
+            .where(*where, jobs.c.status == JobStatus.RUNNING)
+            .values(
+                status=JobStatus.FAILED,
+                finished_at=now,
+                updated_at=now,
+                lease_expires_at=None,
+                error_code=code,
+                error_message=message,
+            )
+            .returning(*jobs.c)
+        ).first()
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        self.events.failed(conn, job, code, message)
+        notify(conn, Topic.JOB_FINISHED, job.id)
         return job
 
     def release(
@@ -494,13 +479,8 @@ class JobStore:
         stopped without finishing). With `owner`, only if that worker still holds it. None when
         nothing changed."""
         now = time.time()
-        where = (
-            self._held(job_id, owner)
-            if owner is not None
-            else (jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING)
-        )
         with self.db.transaction() as conn:
-            row = conn.execute(sa.select(jobs).where(*where)).first()
+            row = conn.execute(sa.select(jobs).where(*self.lease.running(job_id, owner))).first()
             if row is None:
                 return None
             return self._release_in(conn, Job.from_row(row), now, delay_seconds, code, message)
@@ -508,23 +488,10 @@ class JobStore:
     def defer(self, job_id: str, owner: str, delay_seconds: float) -> Job | None:
         """Back to the queue without spending an attempt (storage was unreachable: not the
         job's fault). None when the worker no longer holds it."""
-        now = time.time()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                sa.update(jobs)
-                .where(*self._held(job_id, owner))
-                .values(
-                    status=JobStatus.QUEUED,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    attempts=sa.func.max(jobs.c.attempts - 1, 0)
-                    if self.db.is_sqlite
-                    else sa.func.greatest(jobs.c.attempts - 1, 0),
-                    next_attempt_at=now + delay_seconds,
-                    updated_at=now,
-                )
-                .returning(*jobs.c)
-            ).first()
+            row = self.lease.requeue(
+                conn, self._held(job_id, owner), delay_seconds, refund_attempt=True
+            )
         return Job.from_row(row) if row is not None else None
 
     def _release_in(
@@ -557,35 +524,17 @@ class JobStore:
             self.events.failed(conn, failed, code, message)
             notify(conn, Topic.JOB_FINISHED, failed.id)
             return failed
-        row = conn.execute(
-            sa.update(jobs)
-            .where(jobs.c.id == job.id, jobs.c.status == JobStatus.RUNNING)
-            .values(
-                status=JobStatus.QUEUED,
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=now + delay,
-                updated_at=now,
-            )
-            .returning(*jobs.c)
-        ).one()
+        requeued = self.lease.requeue(conn, self.lease.running(job.id, None), delay)
+        assert requeued is not None  # the caller read it running in this transaction
         notify(conn, Topic.JOBS_QUEUED)
-        return Job.from_row(row)
+        return Job.from_row(requeued)
 
     def reclaim_expired(self, limit: int = 50) -> list[Job]:
         """Jobs whose worker stopped renewing its lease go back to the queue (or fail with
         `worker_lost` after `max_attempts`). Any process may call this; it is idempotent."""
         now = time.time()
-        pick = (
-            sa.select(jobs)
-            .where(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at < now)
-            .order_by(jobs.c.lease_expires_at)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
         with self.db.transaction() as conn:
-            expired = [Job.from_row(row) for row in conn.execute(pick)]
+            expired = [Job.from_row(row) for row in self.lease.expired(conn, limit)]
             return [self._release_in(conn, job, now, 0.0) for job in expired]
 
     def overdue(self, owner_prefix: str | None = None) -> list[Job]:

@@ -11,6 +11,10 @@ Per tick (a few times a second) it:
 Killing is the only reliable way to stop an engine busy in C code; a replacement loads its
 engine in a second or two.
 
+A worker busy with a piece of a long job (SPEC 16) is held to the piece's deadline and stopped
+when the piece's job is cancelled; a piece past its deadline fails its job with
+`engine_timeout`, and a dead worker's piece goes back to the queue like a job.
+
 `batchscribe worker` runs it in the foreground; `batchscribe serve` runs it in a thread beside
 the API. It forwards "work available" signals to its workers and publishes their results
 ("job finished", "outbox written") to the process's `Signals`.
@@ -33,6 +37,7 @@ from typing import Any
 from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.jobs.models import JobErrorCode, JobStatus
+from batchscribe.jobs.pieces import PieceStore
 from batchscribe.jobs.store import JobStore
 from batchscribe.jobs.worker import worker_main
 from batchscribe.metrics import (
@@ -66,6 +71,8 @@ class WorkerSlot:
     ready: bool = False
     load_error: str | None = None
     job_id: str | None = None
+    #: The piece of `job_id` being transcribed, when the worker holds a piece.
+    piece: int | None = None
     deadline_at: float | None = None
     job_started: float = 0.0
     jobs_done: int = 0
@@ -84,6 +91,7 @@ class WorkerSupervisor:
     ) -> None:
         self.settings = settings
         self.store = store
+        self.pieces = PieceStore(store)
         self.signals = signals
         self.count = count
         self._ctx = multiprocessing.get_context("spawn")
@@ -202,12 +210,14 @@ class WorkerSupervisor:
             slot.load_error = str(message[1])
         elif kind == "started":
             slot.job_id, slot.deadline_at = message[1], message[2]
+            slot.piece = message[4] if len(message) > 4 else None
             slot.job_started = time.monotonic()
-            JOB_WAIT_SECONDS.observe(message[3])
+            if message[3] is not None:
+                JOB_WAIT_SECONDS.observe(message[3])
             WORKERS_BUSY.set(self.busy)
         elif kind == "finished":
             job_id, status, stats = message[1], message[2], message[3]
-            slot.job_id, slot.deadline_at = None, None
+            slot.job_id, slot.deadline_at, slot.piece = None, None, None
             slot.jobs_done += 1
             WORKERS_BUSY.set(self.busy)
             if status is not None:
@@ -282,7 +292,28 @@ class WorkerSupervisor:
                 self.signals.publish(Topic.OUTBOX_WRITTEN)
             elif result is not None:
                 self.work_available.set()
+        self._hand_back_piece(slot, spend_attempt=spend_attempt)
         slot.job_id = None
+        slot.piece = None
+
+    def _hand_back_piece(self, slot: WorkerSlot, *, spend_attempt: bool) -> None:
+        """A stopped worker's piece goes back to the queue (or, out of attempts, fails its
+        job with `worker_lost`)."""
+        try:
+            held = self.pieces.held_by([slot.owner])
+            for piece in held.values():
+                if spend_attempt:
+                    failed = self.pieces.release(piece, slot.owner)
+                else:
+                    self.pieces.defer(piece, slot.owner, 0.0)
+                    failed = None
+                if failed is not None:
+                    self.signals.publish(Topic.JOB_FINISHED, failed.id)
+                    self.signals.publish(Topic.OUTBOX_WRITTEN)
+                else:
+                    self.work_available.set()
+        except DatabaseUnavailableError:
+            logger.warning("cannot hand back %s's piece now; its lease will expire", slot.owner)
 
     def _kill(self, slot: WorkerSlot, why: str) -> None:
         slot.killed_for = why
@@ -298,18 +329,39 @@ class WorkerSupervisor:
         )
         self._kill(slot, "deadline")
         try:
-            failed = self.store.fail(
-                job_id,
-                slot.owner,
-                JobErrorCode.ENGINE_TIMEOUT,
-                self.store.failure_message(JobErrorCode.ENGINE_TIMEOUT),
-            )
+            if slot.piece is not None:
+                failed = self._fail_overdue_piece(slot)
+            else:
+                failed = self.store.fail(
+                    job_id,
+                    slot.owner,
+                    JobErrorCode.ENGINE_TIMEOUT,
+                    self.store.failure_message(JobErrorCode.ENGINE_TIMEOUT),
+                )
         except DatabaseUnavailableError:
             failed = None  # the lease expires; the next claim fails it once out of attempts
         if failed is not None:
             self.signals.publish(Topic.JOB_FINISHED, job_id)
             self.signals.publish(Topic.OUTBOX_WRITTEN)
         self._replace(slot, reason="was stopped at its job's deadline")
+
+    def _fail_overdue_piece(self, slot: WorkerSlot) -> Any:
+        """A piece past its deadline fails its job, like a job past its own."""
+        for piece in self.pieces.held_by([slot.owner]).values():
+            message = (
+                f"Transcribing {piece.label} of the recording took longer than its deadline "
+                f"({self.store.timeout_factor:g} x its duration + "
+                f"{self.store.deadline_grace_seconds:g} s) and was stopped. Try again; if it "
+                "happens again, report the job id to the operator."
+            )
+            return self.pieces.fail(piece, slot.owner, JobErrorCode.ENGINE_TIMEOUT, message)
+        # The worker may have been merging the job: it held the job itself.
+        return self.store.fail(
+            slot.job_id or "",
+            slot.owner,
+            JobErrorCode.ENGINE_TIMEOUT,
+            self.store.failure_message(JobErrorCode.ENGINE_TIMEOUT),
+        )
 
     def _kill_cancelled(self) -> None:
         running = {slot.job_id: slot for slot in self.slots if slot.job_id}

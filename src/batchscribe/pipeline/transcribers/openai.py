@@ -21,6 +21,10 @@ with numbers of its own (a Retry-After of up to two minutes, 408 and 409 retried
 lines of its own. The shared policy gives the three hosted engines one count, one delay rule and
 cap, one retry log line and the same final 503 with Retry-After; it takes its delays as
 parameters (tiny in tests) and reopens the file from disk for each attempt.
+
+A file over the service's upload limit (`OPENAI_MAX_UPLOAD_MB`; OpenAI's is 25 MB) is cut at
+silences into FLAC pieces under the limit, sent one after the other, and merged with every time
+offset to its place in the recording (`pipeline.split.transcribe_in_pieces`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from batchscribe.pipeline.languages import engine_language, whisper_code_for
 from batchscribe.pipeline.openai_client import openai_client_options
 from batchscribe.pipeline.retry import RetryableProblem, RetryPolicy, parse_retry_after
 from batchscribe.pipeline.segments import monotonic_words, pieces_from_words
+from batchscribe.pipeline.split import transcribe_in_pieces
 from batchscribe.pipeline.transcribers.base import NO_CONTROL, Control, EngineOutput
 from batchscribe.pipeline.types import Segment, Word
 
@@ -152,6 +157,7 @@ class OpenAITranscriber:
             client if client is not None else openai.OpenAI(**openai_client_options(settings))
         )
         self._retry = retry or RetryPolicy()
+        self._max_upload_bytes = int(settings.openai_max_upload_mb * 1_000_000)
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -161,9 +167,21 @@ class OpenAITranscriber:
     def transcribe(
         self, path: Path, info: AudioInfo, control: Control = NO_CONTROL
     ) -> EngineOutput:
+        """Transcribe the file in one upload, or in pieces when it is over the upload limit
+        (each piece's times moved to its place in the recording)."""
+        language = engine_language(control.language, self.name)
+        if path.stat().st_size > self._max_upload_bytes:
+            return transcribe_in_pieces(
+                path,
+                self._max_upload_bytes,
+                lambda piece, piece_info: self._transcribe_file(piece, piece_info, language),
+                control,
+            )
+        return self._transcribe_file(path, info, language)
+
+    def _transcribe_file(self, path: Path, info: AudioInfo, language: str | None) -> EngineOutput:
         """Upload the file; its text as timed pieces of `SPEAKER_0` when the server gives
         times, else as one untimed piece (none if it is empty)."""
-        language = engine_language(control.language, self.name)
         payload: Mapping[str, Any] | None = None
         if self._verbose:
             try:

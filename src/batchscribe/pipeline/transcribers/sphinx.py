@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,42 @@ class SphinxTranscriber:
             )
         duration = total_bytes / _BYTES_PER_SECOND
         logger.debug("sphinx decoded %.1f s of audio into %d utterances", duration, len(pieces))
+        return EngineOutput(_within(pieces, duration), duration, LANGUAGE)
+
+    def transcribe_regions(
+        self,
+        path: Path,
+        regions: Sequence[tuple[int, int]],
+        control: Control = NO_CONTROL,
+    ) -> EngineOutput:
+        """Decode only the given stretches of speech (sample ranges in `path`), exactly as
+        `transcribe` decodes the utterances its own detector finds, in pieces of the same
+        length when they are long.
+
+        For the pieces of a long recording (`jobs.splitting`): the detector adapts to what it
+        has heard, so run afresh on a piece it would place some utterances differently from a
+        run over the whole recording. The splitter's run over the whole recording gives the
+        piece its utterances, and the piece is decoded as the whole file would be.
+        """
+        pcm = b"".join(iter_pcm(path, max_seconds=control.max_seconds))
+        if not pcm:
+            raise InvalidAudioError(
+                "The audio has no samples (zero duration). Upload a recording that contains sound."
+            )
+        # `transcribe` decodes a long utterance as soon as it holds the cap, which it checks
+        # after every detector frame: its pieces are the cap rounded up to whole frames.
+        frame_bytes = int(Segmenter().frame_bytes)
+        step = -(-self._max_utterance_bytes // frame_bytes) * frame_bytes
+        pieces: list[Segment] = []
+        for done, (first, last) in enumerate(regions, start=1):
+            speech = pcm[first * _BYTES_PER_SAMPLE : last * _BYTES_PER_SAMPLE]
+            for offset in range(0, len(speech), step):
+                start = (first * _BYTES_PER_SAMPLE + offset) / _BYTES_PER_SECOND
+                chunk = bytearray(speech[offset : offset + step])
+                self._decode_utterance(_Utterance(start, chunk), pieces)
+            if control.progress is not None:
+                control.progress(min(done / max(len(regions), 1), 0.99))
+        duration = len(pcm) / _BYTES_PER_SECOND
         return EngineOutput(_within(pieces, duration), duration, LANGUAGE)
 
     def _decode_utterance(self, utterance: _Utterance, pieces: list[Segment]) -> None:
