@@ -17,6 +17,7 @@ from batchscribe.auth.cache import KEY_CACHE_SECONDS
 from batchscribe.auth.exceptions import AuthError
 from batchscribe.auth.keys import ApiKey, KeyStore
 from batchscribe.config import Settings, get_settings
+from batchscribe.console import print_json_lines, print_table
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.setup import open_for_tool
@@ -118,18 +119,14 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     finally:
         db.dispose()
     if args.json:
-        for key in keys:
-            print(json.dumps(_view(key)))
+        print_json_lines([_view(key) for key in keys])
         return 0
     if not keys:
         print("no keys; create one with `batchscribe keys create --tenant <uuid>`")
         return 0
     columns = ("prefix", "tenant_id", "name", "created_at", "last_used_at", "revoked_at")
     rows = [[str(_view(key)[c] or "-") for c in columns] for key in keys]
-    headers = ["PREFIX", "TENANT", "NAME", "CREATED", "LAST USED", "REVOKED"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for line in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print_table(["PREFIX", "TENANT", "NAME", "CREATED", "LAST USED", "REVOKED"], rows)
     return 0
 
 

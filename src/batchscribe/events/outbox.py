@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from batchscribe.db.batches import count_by_status, due_or_abandoned, lease_due_rows
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.listen import notify
@@ -197,29 +198,25 @@ class Outbox:
     def claim(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxRow]:
         """Lease up to `limit` due rows (pending and due, or sending with an expired lease)."""
         now = time.time()
-        due = sa.or_(
-            sa.and_(outbox.c.status == OutboxStatus.PENDING, outbox.c.next_attempt_at <= now),
-            sa.and_(outbox.c.status == OutboxStatus.SENDING, outbox.c.lease_expires_at <= now),
+        due = due_or_abandoned(
+            outbox, pending=OutboxStatus.PENDING, sending=OutboxStatus.SENDING, now=now
         )
-        pick = sa.select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
         with self._write() as conn:
-            ids = list(conn.scalars(pick))
-            if not ids:
-                return []
-            rows = conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_(ids), due)
-                .values(
-                    status=OutboxStatus.SENDING,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    attempts=outbox.c.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(*outbox.c)
-            ).all()
+            rows = lease_due_rows(
+                conn,
+                outbox,
+                due=due,
+                order_by=[outbox.c.id],
+                limit=limit,
+                values={
+                    "status": OutboxStatus.SENDING,
+                    "lease_owner": owner,
+                    "lease_expires_at": now + lease_seconds,
+                    "attempts": outbox.c.attempts + 1,
+                    "updated_at": now,
+                },
+                skip_locked=not self.db.is_sqlite,
+            )
         return sorted((OutboxRow.from_row(row) for row in rows), key=lambda row: row.id)
 
     def apply(self, owner: str, outcomes: Iterable[Outcome]) -> int:
@@ -376,13 +373,8 @@ class Outbox:
 
     def counts(self) -> dict[OutboxStatus, int]:
         """Number of rows per status (every status present, zero when none)."""
-        counts = dict.fromkeys(OutboxStatus, 0)
         with self._read() as conn:
-            for row in conn.execute(
-                sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
-            ):
-                counts[OutboxStatus(row[0])] = int(row[1])
-        return counts
+            return count_by_status(conn, outbox, OutboxStatus)
 
     def oldest_unsent_created_at(self) -> float | None:
         """Creation time of the oldest row still waiting to be sent (pending or sending)."""

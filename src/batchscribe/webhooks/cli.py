@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchscribe.config import Settings, get_settings
+from batchscribe.console import print_json_lines, print_table
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.setup import open_for_tool
@@ -136,12 +137,6 @@ def _host(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for line in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-
-
 def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     db = _open(settings or get_settings())
     if db is None:
@@ -159,8 +154,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     finally:
         db.dispose()
     if args.json:
-        for delivery in found:
-            print(json.dumps(_view(delivery)))
+        print_json_lines([_view(delivery) for delivery in found])
         return 0
     if not found:
         print("no webhook deliveries")
@@ -170,7 +164,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
     for row, delivery in zip(rows, found, strict=True):
         row.append(_iso(delivery.next_attempt_at if delivery.status == "pending" else None) or "-")
         row.append(_host(delivery.url))
-    _table(rows, ["ID", "WEBHOOK ID", "JOB", "STATUS", "ATTEMPTS", "LAST", "NEXT", "HOST"])
+    print_table(["ID", "WEBHOOK ID", "JOB", "STATUS", "ATTEMPTS", "LAST", "NEXT", "HOST"], rows)
     return 0
 
 
@@ -221,7 +215,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings | None = None) -> int:
             for a in report["attempt_log"]
         ]
         print()
-        _table(rows, ["#", "AT", "OUTCOME", "STATUS", "MS", "ERROR"])
+        print_table(["#", "AT", "OUTCOME", "STATUS", "MS", "ERROR"], rows)
     return 0
 
 
@@ -342,15 +336,14 @@ def cmd_secrets(args: argparse.Namespace, settings: Settings | None = None) -> i
         for info in infos
     ]
     if args.json:
-        for view in views:
-            print(json.dumps(view))
+        print_json_lines(views)
         return 0
     if not views:
         print("no tenant has its own secret; create one with `webhooks rotate-secret --tenant`")
         return 0
     columns = ("tenant_id", "created_at", "rotated_at", "previous_signs_until", "encrypted")
     rows = [[str(v[c] if v[c] is not None else "-") for c in columns] for v in views]
-    _table(rows, ["TENANT", "CREATED", "ROTATED", "PREVIOUS SIGNS UNTIL", "ENCRYPTED"])
+    print_table(["TENANT", "CREATED", "ROTATED", "PREVIOUS SIGNS UNTIL", "ENCRYPTED"], rows)
     return 0
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from batchscribe.db.batches import count_by_status, due_or_abandoned, lease_due_rows
 from batchscribe.db.engine import Database
 from batchscribe.db.exceptions import DatabaseError
 from batchscribe.db.tables import webhook_attempts, webhook_deliveries
@@ -180,15 +181,8 @@ class DeliveryStore:
 
     @staticmethod
     def _due(now: float) -> sa.ColumnElement[bool]:
-        return sa.or_(
-            sa.and_(
-                deliveries.c.status == DeliveryStatus.PENDING,
-                deliveries.c.next_attempt_at <= now,
-            ),
-            sa.and_(
-                deliveries.c.status == DeliveryStatus.SENDING,
-                deliveries.c.lease_expires_at <= now,
-            ),
+        return due_or_abandoned(
+            deliveries, pending=DeliveryStatus.PENDING, sending=DeliveryStatus.SENDING, now=now
         )
 
     def has_due(self) -> bool:
@@ -204,31 +198,24 @@ class DeliveryStore:
         lease) for one attempt each, oldest due first."""
         now = time.time()
         due = self._due(now)
-        pick = (
-            sa.select(deliveries.c.id)
-            .where(due, deliveries.c.payload.is_not(None))
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
         with self._write() as conn:
-            ids = list(conn.scalars(pick))
-            if not ids:
-                return []
-            rows = conn.execute(
-                sa.update(deliveries)
-                .where(deliveries.c.id.in_(ids), due)
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    attempts=deliveries.c.attempts + 1,
-                    last_attempt_at=now,
-                    updated_at=now,
-                )
-                .returning(*deliveries.c)
-            ).all()
+            rows = lease_due_rows(
+                conn,
+                deliveries,
+                # A redacted delivery (no payload left) has nothing to send.
+                due=sa.and_(due, deliveries.c.payload.is_not(None)),
+                order_by=[deliveries.c.next_attempt_at, deliveries.c.id],
+                limit=limit,
+                values={
+                    "status": DeliveryStatus.SENDING,
+                    "lease_owner": owner,
+                    "lease_expires_at": now + lease_seconds,
+                    "attempts": deliveries.c.attempts + 1,
+                    "last_attempt_at": now,
+                    "updated_at": now,
+                },
+                skip_locked=not self.db.is_sqlite,
+            )
         return sorted((Delivery.from_row(row) for row in rows), key=lambda d: d.next_attempt_at)
 
     def record(self, owner: str, record: AttemptRecord) -> bool:
@@ -383,13 +370,8 @@ class DeliveryStore:
 
     def counts(self) -> dict[DeliveryStatus, int]:
         """Deliveries per status (every status present, zero when none)."""
-        counts = dict.fromkeys(DeliveryStatus, 0)
         with self._read() as conn:
-            for row in conn.execute(
-                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
-            ):
-                counts[DeliveryStatus(row[0])] = int(row[1])
-        return counts
+            return count_by_status(conn, deliveries, DeliveryStatus)
 
     def replay(
         self,
