@@ -40,6 +40,7 @@ from tests.support.audio import (
     speech_fixture,
     word_error_rate,
 )
+from tests.support.events import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +150,10 @@ def _only_in(words: list[Word], other: list[Word]) -> list[Word]:
     ]
 
 
+def _stored_files(tmp_path: Path) -> list[Path]:
+    return [path for path in (tmp_path / "blobs").rglob("*") if path.is_file()]
+
+
 def _assert_absolute_and_in_order(transcript: Transcript, duration: float) -> None:
     times = [
         (u.start, u.end) for u in transcript.utterances if u.start is not None and u.end is not None
@@ -190,8 +195,9 @@ def test_a_long_recording_is_split_across_two_workers_and_merged_with_absolute_t
         for word in sentence["words"]
     ]
     assert not [(cut, word) for cut in cuts for word in spoken if word[0] < cut < word[1]]
-    # Nothing is left in storage: neither the upload nor the pieces.
-    assert not [path for path in (tmp_path / "blobs").rglob("*") if path.is_file()]
+    # Nothing is left in storage: neither the upload nor the pieces (deleted by the worker
+    # right after the job's final transaction, so a moment after the job reads `completed`).
+    assert wait_for(lambda: not _stored_files(tmp_path), timeout=30), _stored_files(tmp_path)
 
     transcript = _transcript(runtime, done)
     assert transcript.duration_seconds == pytest.approx(90.0, abs=0.01)
