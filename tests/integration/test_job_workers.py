@@ -26,6 +26,7 @@ from batchscribe.pipeline.exceptions import AudioTooLongError
 from batchscribe.services.jobs import JobService
 from batchscribe.services.runtime import ServiceRuntime
 from tests.support.audio import make_long_wav, speech_fixture
+from tests.support.events import wait_for
 from tests.support.hostile_audio import flac, lying_flac, write
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,8 @@ def test_a_job_completes_with_progress_and_its_audio_is_deleted(
     assert done.status is JobStatus.COMPLETED
     assert done.progress == 1.0
     assert done.attempts == 1
-    assert not (tmp_path / "blobs" / "audio" / job.id).exists()  # KEEP_AUDIO is off
+    # KEEP_AUDIO is off: the worker deletes the audio right after the final transaction.
+    assert wait_for(lambda: not (tmp_path / "blobs" / "audio" / job.id).exists(), timeout=30)
     result = asyncio.run(runtime.jobs.result(done))  # type: ignore[union-attr]
     assert result is not None
     assert "SPEAKER_0:" in result.raw_transcript
