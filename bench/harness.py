@@ -47,6 +47,7 @@ class Upload:
     audio_seconds: float = 0.0
     event_status: str | None = None
     started: float = 0.0
+    error: str | None = None  # the error code of a refused upload
 
 
 def upload(client: httpx.Client, url: str, path: Path, timeout: float = 1800) -> Upload:
@@ -63,7 +64,40 @@ def upload(client: httpx.Client, url: str, path: Path, timeout: float = 1800) ->
         body = response.json()
         result.audio_seconds = float(body["duration_seconds"])
         result.event_status = body["event"].get("status")
+    else:
+        try:
+            result.error = str(response.json().get("error"))
+        except ValueError:
+            result.error = response.text[:200]
     return result
+
+
+#: The tenant the bench's job clients name (`AUTH_MODE=none`): without one, every request
+#: would get a tenant of its own and could not read its job back.
+BENCH_TENANT = "5b0c1f8e-2d4a-4c6b-9e7f-1a2b3c4d5e6f"
+
+
+def job_turnaround(url: str, path: Path, timeout: float = 3600) -> tuple[float, dict[str, Any]]:
+    """Submit `path` to `POST /batch/jobs`; seconds until it is `completed` (polled every
+    0.2 s), and the job as `GET /batch/jobs/{id}` shows it. Raises if it ends otherwise."""
+    headers = {"X-Tenant-ID": BENCH_TENANT}
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
+        started = time.perf_counter()
+        with path.open("rb") as fh:
+            response = client.post("/batch/jobs", files={"file": (path.name, fh, "audio/flac")})
+        response.raise_for_status()
+        job_id = response.json()["job_id"]
+        while time.perf_counter() - started < timeout:
+            response = client.get(f"/batch/jobs/{job_id}")
+            response.raise_for_status()
+            job: dict[str, Any] = response.json()
+            if job["status"] in ("completed", "failed", "cancelled"):
+                elapsed = time.perf_counter() - started
+                if job["status"] != "completed":
+                    raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('error')}")
+                return elapsed, job
+            time.sleep(0.2)
+    raise RuntimeError(f"job {job_id} did not finish in {timeout:.0f} s")
 
 
 def start_server(

@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jiwer
 import sqlalchemy as sa
 
 from bench import audio
 from bench.bare import BareEngines
-from bench.harness import cpu_seconds, start_server, tree_pids
+from bench.harness import cpu_seconds, job_turnaround, start_server, tree_pids
 
 CORES = os.cpu_count() or 1
 FIXTURE_SECONDS = 20.17
@@ -51,27 +50,6 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _turnaround(url: str, path: Path, timeout: float = 3600) -> tuple[float, dict[str, Any]]:
-    """Submit `path` as a job; seconds until it is `completed`, and the job."""
-    with httpx.Client(base_url=url, timeout=120) as client:
-        started = time.perf_counter()
-        with path.open("rb") as fh:
-            response = client.post("/batch/jobs", files={"file": (path.name, fh, "audio/flac")})
-        response.raise_for_status()
-        job_id = response.json()["job_id"]
-        while time.perf_counter() - started < timeout:
-            response = client.get(f"/batch/jobs/{job_id}")
-            response.raise_for_status()
-            job = response.json()
-            if job["status"] in ("completed", "failed", "cancelled"):
-                elapsed = time.perf_counter() - started
-                if job["status"] != "completed":
-                    raise RuntimeError(f"P5 job ended {job['status']}: {job.get('error')}")
-                return elapsed, job
-            time.sleep(0.2)
-    raise RuntimeError("P5 job did not finish in time")
 
 
 def _pieces(database: Path, job_id: str) -> dict[str, Any]:
@@ -173,7 +151,7 @@ def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any
         load = os.getloadavg()[0]
         cpu_before = cpu_seconds(pids)
         log(f"P5 {name}: submitting {path.name}")
-        seconds, job = _turnaround(server.url, path)
+        seconds, job = job_turnaround(server.url, path)
         cpu = cpu_seconds(pids) - cpu_before
     finally:
         server.terminate()

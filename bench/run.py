@@ -40,6 +40,7 @@ from bench.harness import (
     Upload,
     cpu_seconds,
     high_water_marks,
+    job_turnaround,
     machine_facts,
     percentile,
     scrub_environment,
@@ -79,7 +80,7 @@ def _concurrent_uploads(url: str, path: Path, clients: int, per_client: int) -> 
 
 
 def _require_ok(uploads: list[Upload], what: str) -> None:
-    bad = [u.status for u in uploads if u.status != 200]
+    bad = [(u.status, u.error) for u in uploads if u.status != 200]
     if bad:
         raise RuntimeError(f"{what}: {len(bad)} uploads failed with {sorted(set(bad))}")
 
@@ -347,8 +348,10 @@ def p3_relay_speedup(tmp: Path, emulator: LocalAWSEmulator) -> dict[str, Any]:
 
 
 def p4_memory_ratio(tmp: Path) -> dict[str, Any]:
-    """Peak RSS of the server's process tree (server + workers) during one long upload over one
-    1-minute upload; a fresh server for each so earlier peaks do not carry over."""
+    """Peak RSS of the server's process tree (server + workers) while one long recording goes
+    through `POST /batch/jobs` (the way for anything past MAX_SYNC_AUDIO_SECONDS; split into
+    pieces the workers share) over one 1-minute recording the same way; a fresh server for
+    each so earlier peaks do not carry over."""
     minutes = _env_float("BENCH_LONG_MINUTES", 60)
     fraction = _env_float("BENCH_SPEECH_FRACTION", 0.1)
     short = audio.build_flac(tmp / "p4-1min.flac", 60, fraction)
@@ -359,10 +362,9 @@ def p4_memory_ratio(tmp: Path) -> dict[str, Any]:
         try:
             assert server.proc is not None
             idle = high_water_marks(server.proc.pid)
-            log(f"P4: uploading {label} ({path.stat().st_size / 2**20:.1f} MiB FLAC)")
-            with RssSampler(server.proc.pid) as sampler, httpx.Client() as client:
-                result = upload(client, server.url, path)
-            _require_ok([result], f"P4 {label}")
+            log(f"P4: submitting {label} ({path.stat().st_size / 2**20:.1f} MiB FLAC) as a job")
+            with RssSampler(server.proc.pid) as sampler:
+                seconds, job = job_turnaround(server.url, path)
             marks = high_water_marks(server.proc.pid)
         finally:
             server.terminate()
@@ -372,8 +374,8 @@ def p4_memory_ratio(tmp: Path) -> dict[str, Any]:
             "vmhwm_mib_by_process": {k: round(v / 2**20, 1) for k, v in marks.items()},
             "vmhwm_mib_after_startup": round(sum(idle.values()) / 2**20, 1),
             "upload_mib": round(path.stat().st_size / 2**20, 2),
-            "audio_seconds": result.audio_seconds,
-            "request_seconds": round(result.seconds, 2),
+            "audio_seconds": job.get("duration_seconds"),
+            "submit_to_completed_seconds": round(seconds, 2),
             "samples": len(sampler.samples),
         }
     small, big = runs["1min"], runs[f"{minutes:g}min"]

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10, ge=0)
     relay_lease_seconds: float = Field(30, gt=0)
     relay_max_backoff_seconds: float = Field(300, gt=0)
+    # PutEvents calls (10 events each) one relay makes at once; at most the client's 10
+    # pooled connections.
+    relay_concurrency: int = Field(4, ge=1, le=10)
 
     # Local AWS emulator used by `make run`
     local_aws_port: int = Field(4566, ge=1, le=65535)

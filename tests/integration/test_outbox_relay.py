@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -166,22 +167,37 @@ def test_a_completed_jobs_event_arrives_in_the_queue_and_validates(
     assert ready["pending"] == 0
 
 
-def test_pending_rows_go_out_in_batches_of_ten(
+def test_pending_rows_go_out_in_calls_of_ten_made_at_once(
     sink: EventSink,
     settings: Settings,
     runtime_factory: Any,
 ) -> None:
     ids = prefill(settings, 25)
     runtime = runtime_factory(settings)
+    assert runtime.relay.concurrency >= 3
     calls: list[int] = []
+    # The three calls of one step meet here before any is sent: made one after the other, the
+    # first would wait alone until the barrier broke.
+    together = threading.Barrier(3, timeout=20)
+    met: list[bool] = []
+
+    def before_call(params: dict[str, Any], **_: Any) -> None:
+        calls.append(len(params["Entries"]))
+        try:
+            together.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+
     runtime.publisher.client.meta.events.register(
-        "provide-client-params.events.PutEvents",
-        lambda params, **_: calls.append(len(params["Entries"])),
+        "provide-client-params.events.PutEvents", before_call
     )
     runtime.start()
     details = sink.receive_details(25)
     assert sorted(d["interaction_id"] for d in details) == sorted(ids)
-    assert calls == [10, 10, 5]
+    assert sorted(calls) == [5, 10, 10]
+    assert met == [True, True, True]
+    assert wait_for(lambda: runtime.outbox.counts()[OutboxStatus.SENT] == 25)
 
 
 def test_throttling_internal_failure_and_network_errors_are_retried(

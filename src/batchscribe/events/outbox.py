@@ -133,6 +133,38 @@ class Outcome:
     next_attempt_at: float = 0.0
 
 
+# What `Outbox.apply` runs per row. `sent` is recorded whoever holds the lease now (the event did
+# go out); a retry or a failure only while the row is still leased to the caller.
+_RECORD_SENT = (
+    sa.update(outbox)
+    # (`in_` would be expanded per call, which executemany cannot take.)
+    .where(
+        outbox.c.id == sa.bindparam("row_id"),
+        sa.or_(*(outbox.c.status == status for status in UNSENT)),
+    )
+    .values(
+        status=OutboxStatus.SENT,
+        event_id=sa.bindparam("new_event_id"),
+        lease_owner=None,
+        lease_expires_at=None,
+        error_code=None,
+        error_message=None,
+    )
+)
+_RECORD_UNSENT = (
+    sa.update(outbox)
+    .where(outbox.c.id == sa.bindparam("row_id"), outbox.c.status == OutboxStatus.SENDING)
+    .values(
+        status=sa.bindparam("new_status"),
+        error_code=sa.bindparam("new_error_code"),
+        error_message=sa.bindparam("new_error_message"),
+        next_attempt_at=sa.bindparam("new_next_attempt_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
 def _stub(entry: EventEntry) -> dict[str, Any]:
     """What a `too_large` row keeps: the envelope without the detail (it is never sent, so the
     transcripts would only be personal data kept for nothing)."""
@@ -226,43 +258,35 @@ class Outbox:
         failures only while `owner` still holds the lease. Returns the rows updated.
         """
         now = time.time()
+        sent = [
+            {"row_id": o.row_id, "new_event_id": o.event_id}
+            for o in outcomes
+            if o.status == OutboxStatus.SENT
+        ]
+        unsent = [
+            {
+                "row_id": o.row_id,
+                "new_status": o.status,
+                "new_error_code": o.error_code,
+                "new_error_message": o.error_message,
+                "new_next_attempt_at": o.next_attempt_at,
+            }
+            for o in outcomes
+            if o.status != OutboxStatus.SENT
+        ]
         changed = 0
         with self._write() as conn:
-            for o in outcomes:
-                if o.status == OutboxStatus.SENT:
-                    statement = (
-                        sa.update(outbox)
-                        .where(outbox.c.id == o.row_id, outbox.c.status.in_(UNSENT))
-                        .values(
-                            status=OutboxStatus.SENT,
-                            event_id=o.event_id,
-                            sent_at=now,
-                            updated_at=now,
-                            lease_owner=None,
-                            lease_expires_at=None,
-                            error_code=None,
-                            error_message=None,
-                        )
-                    )
-                else:
-                    statement = (
-                        sa.update(outbox)
-                        .where(
-                            outbox.c.id == o.row_id,
-                            outbox.c.status == OutboxStatus.SENDING,
-                            outbox.c.lease_owner == owner,
-                        )
-                        .values(
-                            status=o.status,
-                            error_code=o.error_code,
-                            error_message=o.error_message,
-                            next_attempt_at=o.next_attempt_at,
-                            updated_at=now,
-                            lease_owner=None,
-                            lease_expires_at=None,
-                        )
-                    )
-                changed += conn.execute(statement).rowcount
+            # One statement each, run for every row (executemany): a batch costs two round
+            # trips at most, whatever its size.
+            if sent:
+                changed += conn.execute(
+                    _RECORD_SENT.values(sent_at=now, updated_at=now), sent
+                ).rowcount
+            if unsent:
+                changed += conn.execute(
+                    _RECORD_UNSENT.values(updated_at=now).where(outbox.c.lease_owner == owner),
+                    unsent,
+                ).rowcount
         return changed
 
     def release(self, owner: str) -> int:

@@ -3,8 +3,11 @@
 It sleeps on a `threading.Event` and is woken by `wake()` the moment the request path stores a
 row, so a healthy EventBridge sees the event within milliseconds. A slow poll (every
 `poll_interval` seconds) also picks up rows written by other processes, retries that came due
-and leases that expired. Each wake-up claims up to 10 rows (one PutEvents call) and repeats until
-nothing is due.
+and leases that expired. Each step claims up to `concurrency` x 10 rows in one transaction, sends
+them as PutEvents calls of 10 (the most a call takes), `concurrency` calls at once, records every
+outcome in one transaction, and repeats until nothing is due. On AWS a call costs a network round
+trip, so calls at once multiply what one relay sends; the database work per event is divided by
+the batch.
 
 Failures: retryable codes (`ThrottlingException`, `InternalFailure`, 5xx, network errors; the
 AWS boundary's one table) put the row back as pending with its next attempt time stored in the
@@ -25,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from batchscribe.aws.errors import is_retryable_code
@@ -39,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 REDELIVERY_BASE_SECONDS = 0.5
 DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_CONCURRENCY = 4
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -70,12 +75,21 @@ class DrainResult:
     sent: int = 0
     failed: int = 0
     retried: int = 0
+    # A call failed as a whole with a retryable error (EventBridge unreachable or throttling).
+    unreachable: bool = False
+
+    def add(self, other: DrainResult) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.retried += other.retried
+        self.unreachable = self.unreachable or other.unreachable
 
 
 class OutboxRelay:
     """Publishes outbox rows in batches from a daemon thread; `start()`, `wake()`, `stop()`.
 
-    `max_backoff_seconds` (`RELAY_MAX_BACKOFF_SECONDS`) caps `redelivery_delay`.
+    `max_backoff_seconds` (`RELAY_MAX_BACKOFF_SECONDS`) caps `redelivery_delay`;
+    `concurrency` (`RELAY_CONCURRENCY`) is how many PutEvents calls one step makes at once.
     """
 
     def __init__(
@@ -88,7 +102,10 @@ class OutboxRelay:
         retention_seconds: float = 7 * 86400.0,
         poll_interval: float = DEFAULT_POLL_SECONDS,
         owner: str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("the relay makes at least one call at a time")
         self.outbox = outbox
         self.publisher = publisher
         self.lease_seconds = lease_seconds
@@ -96,6 +113,10 @@ class OutboxRelay:
         self.retention_seconds = retention_seconds
         self.poll_interval = poll_interval
         self.owner = owner or f"relay-{uuid.uuid4().hex[:12]}"
+        self.concurrency = concurrency
+        self.claim_size = MAX_ENTRIES_PER_CALL * concurrency
+        self._calls: ThreadPoolExecutor | None = None
+        self._failures_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._drain_deadline = 0.0
@@ -133,6 +154,12 @@ class OutboxRelay:
         if self._thread.is_alive():
             logger.error("The outbox relay did not stop in time; its leases will expire")
         self._thread = None
+        self._close_calls()
+
+    def _close_calls(self) -> None:
+        if self._calls is not None:
+            self._calls.shutdown(wait=True)
+            self._calls = None
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -240,7 +267,7 @@ class OutboxRelay:
         if time.monotonic() < self._paused_until:
             return False
         try:
-            rows = self.outbox.claim(self.owner, MAX_ENTRIES_PER_CALL, self.lease_seconds)
+            rows = self.outbox.claim(self.owner, self.claim_size, self.lease_seconds)
         except OutboxError:
             logger.exception("Claiming events from the outbox failed")
             self._paused_until = time.monotonic() + self.poll_interval
@@ -260,7 +287,35 @@ class OutboxRelay:
         return True
 
     def send_batch(self, rows: Sequence[OutboxRow]) -> DrainResult:
-        """One PutEvents call for the claimed `rows`; records every outcome in the outbox."""
+        """Send the claimed `rows` (PutEvents calls of up to 10, up to `concurrency` at once)
+        and record every outcome in the outbox in one transaction."""
+        chunks = [
+            rows[start : start + MAX_ENTRIES_PER_CALL]
+            for start in range(0, len(rows), MAX_ENTRIES_PER_CALL)
+        ]
+        if len(chunks) == 1:
+            answered = [self._send_call(chunks[0])]
+        else:
+            if self._calls is None:
+                self._calls = ThreadPoolExecutor(self.concurrency, thread_name_prefix="putevents")
+            answered = list(self._calls.map(self._send_call, chunks))
+        result = DrainResult()
+        outcomes: list[Outcome] = []
+        for chunk_outcomes, chunk_result in answered:
+            outcomes.extend(chunk_outcomes)
+            result.add(chunk_result)
+        with self._failures_lock:
+            # A step whose calls could not reach EventBridge counts once towards the pause, however
+            # many calls it made; a step that got through resets it.
+            if any(chunk_result.unreachable for _, chunk_result in answered):
+                self._call_failures += 1
+            else:
+                self._call_failures = 0
+        self.outbox.apply(self.owner, outcomes)
+        return result
+
+    def _send_call(self, rows: Sequence[OutboxRow]) -> tuple[list[Outcome], DrainResult]:
+        """One PutEvents call for up to 10 `rows`: the outcome of each (not yet recorded)."""
         result = DrainResult()
         now = time.time()
         outcomes: list[Outcome] = []
@@ -269,9 +324,10 @@ class OutboxRelay:
         except PublishError as exc:
             code = exc.code or type(exc).__name__
             if exc.retryable:
-                self._call_failures += 1
-                pause = redelivery_delay(self._call_failures, self.max_backoff_seconds)
-                self._paused_until = time.monotonic() + pause
+                result.unreachable = True
+                with self._failures_lock:
+                    pause = redelivery_delay(self._call_failures + 1, self.max_backoff_seconds)
+                    self._paused_until = max(self._paused_until, time.monotonic() + pause)
                 logger.warning(
                     "PutEvents failed for %d events with %s; retrying in %.1f s",
                     len(rows),
@@ -301,11 +357,10 @@ class OutboxRelay:
                     extra={"error_code": code},
                 )
                 for row in rows:
-                    step = self.send_batch([row])
-                    result.sent += step.sent
-                    result.failed += step.failed
-                    result.retried += step.retried
-                return result
+                    alone, step = self._send_call([row])
+                    outcomes.extend(alone)
+                    result.add(step)
+                return outcomes, result
             else:
                 logger.exception(
                     "PutEvents refused %d events with %s: %s",
@@ -323,14 +378,11 @@ class OutboxRelay:
                     )
                     metrics.PUBLISHES_FAILED.labels(code=code).inc()
                 result.failed = len(rows)
-            self.outbox.apply(self.owner, outcomes)
-            return result
+            return outcomes, result
 
-        self._call_failures = 0
         for row, answer in zip(rows, answers, strict=True):
             outcomes.append(self._entry_outcome(row, answer, now, result))
-        self.outbox.apply(self.owner, outcomes)
-        return result
+        return outcomes, result
 
     def _entry_outcome(
         self, row: OutboxRow, answer: dict[str, str], now: float, result: DrainResult
@@ -394,12 +446,9 @@ class OutboxRelay:
                 if wait:
                     time.sleep(min(wait, max(deadline - time.monotonic(), 0.0)))
                     continue
-                rows = self.outbox.claim(self.owner, MAX_ENTRIES_PER_CALL, self.lease_seconds)
+                rows = self.outbox.claim(self.owner, self.claim_size, self.lease_seconds)
                 if rows:
-                    step = self.send_batch(rows)
-                    total.sent += step.sent
-                    total.failed += step.failed
-                    total.retried += step.retried
+                    total.add(self.send_batch(rows))
                     continue
                 due = self.outbox.next_due_at()
                 if due is None or due - time.time() >= deadline - time.monotonic():
@@ -407,4 +456,6 @@ class OutboxRelay:
                 time.sleep(max(due - time.time(), 0.0) + 0.01)
         finally:
             self.outbox.release(self.owner)
+            if self._thread is None:
+                self._close_calls()
         return total

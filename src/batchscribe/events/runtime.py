@@ -90,6 +90,7 @@ class EventsRuntime:
             max_backoff_seconds=settings.relay_max_backoff_seconds,
             retention_seconds=settings.retention_days * 86400,
             owner=self.owner,
+            concurrency=settings.relay_concurrency,
         )
         self._unsubscribe: Any = None
         self._started = False
