@@ -24,15 +24,18 @@ import json
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import jiwer
 import sqlalchemy as sa
 
+from batchscribe.infra.emulator import EMULATOR_CREDENTIALS
 from bench import audio
 from bench.bare import BareEngines
 from bench.harness import cpu_seconds, job_turnaround, start_server, tree_pids
+from testkit.aws import EventSink
 
 CORES = os.cpu_count() or 1
 FIXTURE_SECONDS = 20.17
@@ -138,11 +141,20 @@ def dedicated_turnaround(split: float, pieces: list[float], workers: int) -> flo
     return max(free)
 
 
-def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any]:
+def _run(
+    tmp: Path, name: str, path: Path, env: dict[str, str], emulator_url: str
+) -> dict[str, Any]:
     # One tenant for the submission and the polls (five a second: above the default rate).
+    # Events go to the emulator's EventBridge, routed to a queue of this run's own.
+    source = f"com.yourapp.bench.{uuid.uuid4().hex[:8]}"
+    sink = EventSink.create(emulator_url, source)
     fixed = {
         "MOCK_TENANT_ID": "5b0c1f8e-2d4a-4c6b-9e7f-1a2b3c4d5e6f",
         "TENANT_REQUESTS_PER_MINUTE": "100000",
+        **EMULATOR_CREDENTIALS,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": emulator_url,
+        "EVENT_SOURCE": source,
     }
     server = start_server(name, tmp, {**fixed, **env})
     try:
@@ -153,8 +165,12 @@ def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any
         log(f"P5 {name}: submitting {path.name}")
         seconds, job = job_turnaround(server.url, path)
         cpu = cpu_seconds(pids) - cpu_before
+        details = sink.receive_details(1, timeout=30)
     finally:
         server.terminate()
+        sink.close()
+    if [d.get("interaction_id") for d in details] != [job["job_id"]]:
+        raise RuntimeError(f"P5 {name}: the job's event did not arrive in the queue")
     result = job["result"]
     split_cpu, piece_cpu = _logged_cpu(tmp / f"{name}.log")
     return {
@@ -162,6 +178,8 @@ def _run(tmp: Path, name: str, path: Path, env: dict[str, str]) -> dict[str, Any
         "split_cpu_seconds": split_cpu,
         "piece_cpu_seconds": piece_cpu,
         "seconds": round(seconds, 2),
+        "progress_reported": job["progress"],
+        "event_in_queue": True,
         # The server and its workers: the work done, whatever else the machine runs.
         "cpu_seconds": round(cpu, 2),
         "load_average_1m_before": round(load, 2),
@@ -181,7 +199,7 @@ def engine_scaling(workers: int, repeats: int = 3) -> float:
     return together / single
 
 
-def p5_long_recording(tmp: Path) -> dict[str, Any]:
+def p5_long_recording(tmp: Path, emulator_url: str) -> dict[str, Any]:
     copies = int(os.environ.get("BENCH_P5_COPIES", "30"))
     rounds = int(os.environ.get("BENCH_P5_ROUNDS", "2"))
     recording = audio.build_flac(tmp / "p5.flac", copies * FIXTURE_SECONDS, 1.0)
@@ -194,9 +212,16 @@ def p5_long_recording(tmp: Path) -> dict[str, Any]:
         order = ("split_w", "split_1") if rnd % 2 == 0 else ("split_1", "split_w")
         for side in order:
             count = workers if side == "split_w" else 1
-            runs[side].append(_run(tmp, f"p5-{side}-{rnd}", recording, {"WORKERS": str(count)}))
+            env = {"WORKERS": str(count)}
+            runs[side].append(_run(tmp, f"p5-{side}-{rnd}", recording, env, emulator_url))
     scaling.append(engine_scaling(workers))
-    unsplit = _run(tmp, "p5-unsplit", recording, {"WORKERS": "1", "SPLIT_MIN_SECONDS": "1000000"})
+    unsplit = _run(
+        tmp,
+        "p5-unsplit",
+        recording,
+        {"WORKERS": "1", "SPLIT_MIN_SECONDS": "1000000"},
+        emulator_url,
+    )
     # Each side's least disturbed round: W workers need W free cores, so other work on the
     # machine slows that side most; the mean of the rounds is reported beside it.
     seconds = {side: min(r["seconds"] for r in rs) for side, rs in runs.items()}

@@ -1,7 +1,8 @@
 """`make bench`: the SPEC section 9 comparisons, each pair measured side by side in one run.
 
     python -m bench.run            # everything, writes bench/results.json
-    python -m bench.run p1 p3      # only some comparisons (results.json holds those)
+    python -m bench.run p1 p3      # only some comparisons: their figures replace those in
+                                   # results.json, the others stay (each says when it was taken)
 
 Environment knobs (defaults are what `make bench` runs):
     BENCH_LONG_MINUTES      length of P4's long upload (60)
@@ -9,6 +10,8 @@ Environment knobs (defaults are what `make bench` runs):
     BENCH_ROUNDS            P2 rounds of 10 requests per condition (4)
     BENCH_EVENTS            P3 events per side per repetition (200)
     BENCH_P5_COPIES         P5's recording in copies of the 20 s fixture (30: 10 minutes)
+    BENCH_P5_ROUNDS         P5 rounds of the W-workers / one-worker pair (2)
+    BENCH_RESULTS           where the results go (bench/results.json)
 
 Every figure is measured here, on this machine, with the real server processes, the real engine
 and the local AWS emulator; nothing is estimated.
@@ -55,7 +58,7 @@ from testkit.aws import EventSink
 from testkit.faultproxy import FaultProxy
 from testkit.postgres import PostgresServer
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).resolve().parent / "results.json")
 CORES = os.cpu_count() or 1
 P1_CLIP_SECONDS = 20.0
 
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("p2", "p2_event_overhead", lambda: p2_event_overhead(tmp, emulator)),
                 ("healthz", "healthz_p99_ms", lambda: healthz_p99(tmp)),
                 ("p4", "p4_memory_ratio", lambda: p4_memory_ratio(tmp)),
-                ("p5", "p5_long_recording", lambda: p5_long_recording(tmp)),
+                ("p5", "p5_long_recording", lambda: p5_long_recording(tmp, emulator.endpoint_url)),
                 ("p6", "p6_job_path", lambda: p6_job_path(tmp, _pg(postgres), log)),
                 ("p7", "p7_scale_out", lambda: p7_scale_out(tmp, _pg(postgres), emulator, log)),
                 ("pickup", "job_pickup_latency", lambda: pickup_latency(tmp, _pg(postgres), log)),
@@ -492,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.monotonic()
                 results[key] = step()
                 results[key]["bench_seconds"] = round(time.monotonic() - t0, 1)
+                results[key]["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 log(_row(key, results[key]))
         finally:
             emulator.stop()
@@ -499,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
                 postgres.cleanup()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_seconds"] = round(time.monotonic() - started, 1)
+    if wanted != everything and RESULTS.exists():
+        # A partial run: the figures it did not measure stay as the last run left them.
+        earlier = json.loads(RESULTS.read_text())
+        results = {**earlier, **results}
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(f"{'figure':<24} {'measured':>10} {'target':>10}  verdict")
