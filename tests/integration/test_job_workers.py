@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.config import Settings
 from batchscribe.http.upload import ReceivedUpload
 from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobMode, JobStatus
@@ -28,39 +27,18 @@ from batchscribe.services.runtime import ServiceRuntime
 from tests.support.audio import make_long_wav, speech_fixture
 from tests.support.events import wait_for
 from tests.support.hostile_audio import flac, lying_flac, write
+from tests.support.jobs import local_runtimes
 
 pytestmark = pytest.mark.slow
 
 TENANT = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
 
 
-def _settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'app.db'}",
-        "blob_store": f"file://{tmp_path / 'blobs'}",
-        "job_poll_seconds": 0.1,
-        "job_lease_seconds": 5,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def start_runtime(tmp_path: Path) -> Iterator[Callable[..., ServiceRuntime]]:
     """Start a runtime with N local workers; stopped after the test."""
-    started: list[ServiceRuntime] = []
-
-    def start(workers: int = 1, **overrides: object) -> ServiceRuntime:
-        runtime = ServiceRuntime(
-            _settings(tmp_path, **overrides), workers=workers, with_relay=False
-        )
-        runtime.start()
-        started.append(runtime)
-        return runtime
-
-    yield start
-    for runtime in started:
-        runtime.stop()
+    with local_runtimes(tmp_path) as start:
+        yield start
 
 
 def _upload(source: Path, tmp_path: Path) -> ReceivedUpload:

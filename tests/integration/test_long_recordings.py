@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.config import Settings
 from batchscribe.http.upload import ReceivedUpload
 from batchscribe.identity import RequestContext
 from batchscribe.jobs.models import Job, JobStatus
@@ -41,6 +40,7 @@ from tests.support.audio import (
     word_error_rate,
 )
 from tests.support.events import wait_for
+from tests.support.jobs import local_runtimes
 
 pytestmark = pytest.mark.slow
 
@@ -56,34 +56,13 @@ TENANT = "6f1c2a9e-3b7d-4c1e-9a8f-2d5b7c9e1f03"
 BOUNDARY_SECONDS = 6.0
 
 
-def _settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'app.db'}",
-        "blob_store": f"file://{tmp_path / 'blobs'}",
-        "job_poll_seconds": 0.1,
-        "job_lease_seconds": 5,
-        "split_min_seconds": 30,
-        "split_target_seconds": 15,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def start_runtime(tmp_path: Path) -> Iterator[Callable[..., ServiceRuntime]]:
-    started: list[ServiceRuntime] = []
-
-    def start(workers: int = 2, **overrides: object) -> ServiceRuntime:
-        runtime = ServiceRuntime(
-            _settings(tmp_path, **overrides), workers=workers, with_relay=False
-        )
-        runtime.start()
-        started.append(runtime)
-        return runtime
-
-    yield start
-    for runtime in started:
-        runtime.stop()
+    """Runtimes with two workers that split anything past 30 s into 15 s pieces."""
+    with local_runtimes(
+        tmp_path, workers=2, split_min_seconds=30, split_target_seconds=15
+    ) as start:
+        yield start
 
 
 def _submit(runtime: ServiceRuntime, source: Path, tmp_path: Path) -> Job:

@@ -1,11 +1,15 @@
 """Helpers for tests of jobs and their events: a store with the real outbox and webhook hooks,
-finished jobs in one call, results built from text."""
+finished jobs in one call, results built from text, runtimes with local workers."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from batchscribe.config import Settings
 from batchscribe.db import Database
 from batchscribe.db.migrate import upgrade
 from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
@@ -13,6 +17,7 @@ from batchscribe.jobs.models import Job, JobMode, NewJob
 from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobEventHooks, JobStore
 from batchscribe.pipeline.types import CleaningResult, Segment, Transcript
+from batchscribe.services.runtime import ServiceRuntime
 from batchscribe.webhooks.hook import WebhookJobEvents
 
 SOURCE = "com.yourapp.transcription"
@@ -92,3 +97,34 @@ def failed_job(store: JobStore, code: str = "invalid_audio", **job: Any) -> Job:
     failed = store.fail(created.id, "test-worker", code, "The file is not audio.")
     assert failed is not None
     return failed
+
+
+@contextmanager
+def local_runtimes(
+    tmp_path: Path, *, workers: int = 1, **defaults: object
+) -> Iterator[Callable[..., ServiceRuntime]]:
+    """`start(workers=..., **settings)`: a runtime on SQLite and a file blob store under
+    `tmp_path`, with local workers that poll quickly and short leases (no relay); every runtime
+    started is stopped on exit. `defaults` are settings for every runtime of the block."""
+    started: list[ServiceRuntime] = []
+
+    def start(workers: int = workers, **overrides: object) -> ServiceRuntime:
+        values: dict[str, object] = {
+            "database_url": f"sqlite:///{tmp_path / 'app.db'}",
+            "blob_store": f"file://{tmp_path / 'blobs'}",
+            "job_poll_seconds": 0.1,
+            "job_lease_seconds": 5,
+            **defaults,
+            **overrides,
+        }
+        settings = Settings(**values)  # type: ignore[arg-type]
+        runtime = ServiceRuntime(settings, workers=workers, with_relay=False)
+        runtime.start()
+        started.append(runtime)
+        return runtime
+
+    try:
+        yield start
+    finally:
+        for runtime in started:
+            runtime.stop()
