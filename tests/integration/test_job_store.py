@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from batchscribe.db import Database
 from batchscribe.db.migrate import upgrade
 from batchscribe.jobs.exceptions import (
+    ActiveJobsLimitError,
     IdempotencyConflictError,
     InvalidCursorError,
     JobFinishedError,
@@ -225,6 +226,49 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_job(store: JobSto
     assert len(results) == 8
     assert len(set(results)) == 1
     assert len(store.page(TENANT, limit=50).jobs) == 1
+
+
+def test_concurrent_submissions_never_pass_the_active_jobs_limit(
+    store: JobStore, database: Database, events: RecordedEvents
+) -> None:
+    """Twelve submitters at once, each on a connection of its own (as separate instances
+    would be), for a tenant allowed three active jobs: exactly three get in."""
+    accepted: list[str] = []
+    refused: list[ActiveJobsLimitError] = []
+    lock = threading.Lock()
+    start = threading.Barrier(12)
+    url = database.url.render_as_string(hide_password=False)
+    stores = [JobStore(Database(url), events) for _ in range(12)]
+
+    def submit(own: JobStore) -> None:
+        start.wait(timeout=30)
+        try:
+            job, _ = own.create(new_job(), max_active=3)
+        except ActiveJobsLimitError as exc:
+            with lock:
+                refused.append(exc)
+        else:
+            with lock:
+                accepted.append(job.id)
+
+    threads = [threading.Thread(target=submit, args=(own,)) for own in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in stores:
+        own.db.dispose()
+    assert len(accepted) == 3
+    assert len(refused) == 9
+    assert {exc.active for exc in refused} == {3}
+    assert store.count_active(TENANT) == 3
+    # Other tenants are not held back, and a finished job frees its place.
+    store.create(new_job(tenant=OTHER_TENANT), max_active=3)
+    claimed = store.claim("worker", 30)
+    assert claimed is not None
+    store.complete(claimed.id, "worker", result_of("done"))
+    store.create(new_job(), max_active=3)
+    assert store.count_active(TENANT) == 3
 
 
 def test_deferring_does_not_spend_an_attempt(store: JobStore) -> None:

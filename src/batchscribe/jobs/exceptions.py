@@ -46,6 +46,15 @@ class IdempotencyConflictError(JobError):
         self.job_id = job_id
 
 
+class ActiveJobsLimitError(JobError):
+    """The tenant already has `limit` queued or running jobs (TENANT_MAX_ACTIVE_JOBS)."""
+
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} active jobs, the limit is {limit}")
+        self.active = active
+        self.limit = limit
+
+
 class JobLeaseLostError(JobError):
     """The worker's claim on the job is gone; its result must not be recorded."""
 

@@ -28,6 +28,7 @@ from batchscribe.db.engine import Database
 from batchscribe.db.listen import notify
 from batchscribe.db.tables import idempotency_keys, job_pieces, jobs
 from batchscribe.jobs.exceptions import (
+    ActiveJobsLimitError,
     IdempotencyConflictError,
     InvalidCursorError,
     JobFinishedError,
@@ -92,6 +93,17 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidCursorError() from exc
 
 
+def _active_of(conn: Connection, tenant_id: str) -> int:
+    return int(
+        conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(jobs)
+            .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(ACTIVE_STATUSES))
+        )
+        or 0
+    )
+
+
 class JobStore:
     """Jobs in the application database. Thread-safe (each call takes its own connection)."""
 
@@ -137,12 +149,18 @@ class JobStore:
             job = conn.execute(sa.select(jobs).where(jobs.c.id == row.job_id)).first()
         return Job.from_row(job) if job is not None else None
 
-    def create(self, new: NewJob) -> tuple[Job, bool]:
+    def create(self, new: NewJob, *, max_active: int | None = None) -> tuple[Job, bool]:
         """Insert a queued job; (job, replayed). With an idempotency key already used for the
-        same audio, the existing job comes back with `replayed=True` and nothing is inserted."""
+        same audio, the existing job comes back with `replayed=True` and nothing is inserted.
+
+        With `max_active`, the tenant's queued and running jobs are counted in the same
+        transaction as the insert, with the tenant's submissions serialised (PostgreSQL: a
+        transaction-scoped advisory lock per tenant; SQLite: one writer at a time), so
+        instances submitting at the same moment cannot pass the limit together:
+        `ActiveJobsLimitError` when the tenant is at it."""
         for _ in range(2):
             try:
-                return self._create(new)
+                return self._create(new, max_active)
             except IntegrityError:
                 # Another request inserted the same key between our check and our insert
                 # (PostgreSQL; SQLite serialises writers): read the winner.
@@ -150,13 +168,15 @@ class JobStore:
                     raise
         raise RuntimeError("idempotency key insert kept conflicting")  # pragma: no cover
 
-    def _create(self, new: NewJob) -> tuple[Job, bool]:
+    def _create(self, new: NewJob, max_active: int | None) -> tuple[Job, bool]:
         now = time.time()
         with self.db.transaction() as conn:
             if new.idempotency_key is not None:
                 existing = self._idempotent_in(conn, new, now)
                 if existing is not None:
                     return existing, True
+            if max_active is not None:
+                self._hold_active_limit(conn, new.tenant_id, max_active)
             priority = 1 if new.mode is JobMode.SYNC else 0
             row = conn.execute(
                 sa.insert(jobs)
@@ -284,14 +304,16 @@ class JobStore:
     def count_active(self, tenant_id: str) -> int:
         """Queued and running jobs of a tenant, across every instance."""
         with self.db.read() as conn:
-            return int(
-                conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(jobs)
-                    .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(ACTIVE_STATUSES))
-                )
-                or 0
-            )
+            return _active_of(conn, tenant_id)
+
+    def _hold_active_limit(self, conn: Connection, tenant_id: str, limit: int) -> None:
+        if not self.db.is_sqlite:
+            # Until this transaction ends, the tenant's other submissions wait here.
+            key = sa.func.hashtextextended(f"batchscribe.active-jobs:{tenant_id}", 0)
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        active = _active_of(conn, tenant_id)
+        if active >= limit:
+            raise ActiveJobsLimitError(active, limit)
 
     def queued_count(self) -> int:
         with self.db.read() as conn:

@@ -32,6 +32,7 @@ from batchscribe.blobs.exceptions import BlobNotFoundError, BlobStoreError
 from batchscribe.config import Settings
 from batchscribe.db.exceptions import DatabaseUnavailableError
 from batchscribe.identity import RequestContext
+from batchscribe.jobs.exceptions import ActiveJobsLimitError
 from batchscribe.jobs.models import Job, JobErrorCode, JobMode, JobPage, JobStatus, NewJob
 from batchscribe.jobs.results import JobResult
 from batchscribe.jobs.store import JobStore
@@ -263,8 +264,14 @@ class JobService:
             callback_url=callback[0],
             status_url=callback[1] if callback[0] else None,
         )
+        limit = active_jobs_limit(self.settings)
         try:
-            job, replayed = await self._storage(lambda: self.store.create(new))
+            job, replayed = await self._storage(lambda: self.store.create(new, max_active=limit))
+        except ActiveJobsLimitError as exc:
+            # Another submission of the tenant took the last place since the early check.
+            await anyio.to_thread.run_sync(self._forget_audio, key)
+            check_active_jobs(exc.active, exc.limit)
+            raise
         except BaseException:
             await anyio.to_thread.run_sync(self._forget_audio, key)
             raise
@@ -297,7 +304,9 @@ class JobService:
 
     async def _check_tenant_limit(self, tenant_id: str) -> None:
         """TENANT_MAX_ACTIVE_JOBS (api_key and gateway modes), counted in the database so it
-        holds across instances; `TenantLimitError` (429) when the tenant is at it."""
+        holds across instances; `TenantLimitError` (429) when the tenant is at it. An early,
+        cheap refusal before the audio is stored; the insert counts again in its own
+        transaction (`JobStore.create(max_active=...)`), which is what makes the limit hold."""
         limit = active_jobs_limit(self.settings)
         if limit is not None:
             active = await self._storage(lambda: self.store.count_active(tenant_id))
