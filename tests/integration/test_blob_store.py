@@ -22,10 +22,9 @@ from batchscribe.blobs import (
     BlobStoreUnavailableError,
     FileBlobStore,
     InvalidBlobKeyError,
-    S3BlobStore,
-    make_s3_client,
     open_blob_store,
 )
+from batchscribe.blobs.s3 import S3BlobStore, make_s3_client
 from batchscribe.config import Settings
 from batchscribe.infra.emulator import EMULATOR_CREDENTIALS, LocalAWSEmulator, free_port
 

@@ -18,8 +18,8 @@ import pytest
 import trustme
 from standardwebhooks import Webhook
 
-from batchscribe.webhooks import Outcome, generate_secret, new_message_id, send, sign
-from batchscribe.webhooks.sender import RESPONSE_HEAD_BYTES
+from batchscribe.webhooks import generate_secret, new_message_id, sign
+from batchscribe.webhooks.sender import RESPONSE_HEAD_BYTES, Outcome, send
 from tests.support.webhooks import (
     CountingBackend,
     ReceiverReply,

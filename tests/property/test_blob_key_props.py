@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hypothesis import given
 
-from batchscribe.blobs import FileBlobStore, InvalidBlobKeyError, S3BlobStore, validate_key
+from batchscribe.blobs import FileBlobStore, InvalidBlobKeyError, validate_key
+from batchscribe.blobs.s3 import S3BlobStore
 from tests.strategies import hostile_keys, safe_keys
 
 ROOT = Path("/srv/batchscribe/blobs")

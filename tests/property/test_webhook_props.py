@@ -23,15 +23,14 @@ from batchscribe.db import Database
 from batchscribe.jobs.store import JobStore
 from batchscribe.webhooks import (
     InvalidCallbackUrl,
-    Outcome,
     SigningSecret,
     is_public_address,
-    send,
     sign,
     validate_callback_url,
 )
 from batchscribe.webhooks.addresses import canonical
 from batchscribe.webhooks.deliveries import DeliveryStatus
+from batchscribe.webhooks.sender import Outcome, send
 from tests.strategies import (
     IPAddress,
     callback_urls,

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from batchscribe.blobs import (
     BlobStoreConfigError,
     FileBlobStore,
-    S3BlobStore,
     open_blob_store,
     parse_blob_store,
 )
+from batchscribe.blobs.s3 import S3BlobStore
 from batchscribe.config import Settings
 
 

@@ -5,6 +5,8 @@ framework (they run in worker processes, CLIs and relays as well as under the HT
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +145,27 @@ def test_no_import_cycle_between_modules() -> None:
     assert {"batchscribe.http.app", "batchscribe.http.routes.batch"} <= set(graph)
     cycle = _cycle(graph)
     assert cycle is None, "modules import each other: " + " -> ".join(cycle or [])
+
+
+def test_a_worker_on_sqlite_and_files_loads_no_aws_postgres_or_http_client() -> None:
+    """What a worker process imports to run jobs on SQLite and a file blob store: boto3,
+    psycopg and httpx would cost it about 70 MB of memory for nothing (each worker holds its
+    own copy), so they are imported only where S3, PostgreSQL or a webhook send needs them."""
+    code = (
+        "import sys\n"
+        "import batchscribe.jobs.worker as w\n"
+        "from batchscribe.blobs import open_blob_store\n"
+        "from batchscribe.db import Database\n"
+        "from batchscribe.jobs.factory import job_store\n"
+        "from batchscribe.jobs.pieces import PieceStore\n"
+        "from batchscribe.jobs.runner import JobRunner\n"
+        "from batchscribe.jobs.splitting import Splitter\n"
+        "from batchscribe.pipeline.cleaners import build_cleaner\n"
+        "from batchscribe.pipeline.transcribers import build_transcriber\n"
+        "heavy = ('boto3', 'botocore', 'psycopg', 'httpx')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert loaded == []

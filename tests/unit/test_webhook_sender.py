@@ -10,8 +10,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from batchscribe.webhooks import Outcome, generate_secret, send, sign
-from batchscribe.webhooks.sender import USER_AGENT, DeliveryResult
+from batchscribe.webhooks import generate_secret, sign
+from batchscribe.webhooks.sender import USER_AGENT, DeliveryResult, Outcome, send
 from tests.support.webhooks import RecordingBackend, endless_response, now
 from tests.unit.test_import_graph import WEB_FRAMEWORKS, _modules, _unit
 

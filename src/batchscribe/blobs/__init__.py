@@ -1,8 +1,10 @@
 """Blob storage: uploaded audio until its job ends, and results too large to keep inline.
 
 `open_blob_store(settings)` gives the store `BLOB_STORE` names: a local directory on one machine
-(`FileBlobStore`), or an S3 bucket shared by several (`S3BlobStore`). Both stream every transfer
-and report the size and SHA-256 of what they stored. No web framework and no database here.
+(`FileBlobStore`), or an S3 bucket shared by several (`blobs.s3.S3BlobStore`, imported only
+when `BLOB_STORE` is `s3://`, since boto3 costs every process about 25 MB). Both stream every
+transfer and report the size and SHA-256 of what they stored. No web framework and no database
+here.
 """
 
 from batchscribe.blobs.base import BlobStore, StoredBlob, validate_key
@@ -15,7 +17,6 @@ from batchscribe.blobs.exceptions import (
 )
 from batchscribe.blobs.file import FileBlobStore
 from batchscribe.blobs.location import BlobLocation, open_blob_store, parse_blob_store
-from batchscribe.blobs.s3 import S3BlobStore, make_s3_client
 
 __all__ = [
     "BlobLocation",
@@ -26,9 +27,7 @@ __all__ = [
     "BlobStoreUnavailableError",
     "FileBlobStore",
     "InvalidBlobKeyError",
-    "S3BlobStore",
     "StoredBlob",
-    "make_s3_client",
     "open_blob_store",
     "parse_blob_store",
     "validate_key",

@@ -132,6 +132,10 @@ class BlobStore(ABC):
     as the OSError they are.
     """
 
+    #: What it stores can be read by other services through `uri_for` (an S3 URI), so an
+    #: event may point at a document here instead of carrying it.
+    shared: bool = False
+
     @abstractmethod
     def put_stream(self, key: str, stream: BinaryIO) -> StoredBlob:
         """Store everything `stream` yields under `key` (replacing any blob there), streaming.

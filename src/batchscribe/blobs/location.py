@@ -16,7 +16,6 @@ from typing import Any
 from batchscribe.blobs.base import BlobStore, validate_key
 from batchscribe.blobs.exceptions import BlobStoreConfigError, InvalidBlobKeyError
 from batchscribe.blobs.file import FileBlobStore
-from batchscribe.blobs.s3 import S3BlobStore
 from batchscribe.config import Settings, get_settings
 
 # S3's bucket naming rules (lowercase letters, digits, dots and hyphens; 3 to 63 characters).
@@ -71,4 +70,7 @@ def open_blob_store(settings: Settings | None = None, *, s3_client: Any = None) 
     if location.root is not None:
         return FileBlobStore(location.root)
     assert location.bucket is not None
+    # boto3 is imported only by deployments that store in S3.
+    from batchscribe.blobs.s3 import S3BlobStore
+
     return S3BlobStore(location.bucket, location.prefix, client=s3_client, settings=settings)

@@ -105,6 +105,8 @@ def transfer_config() -> TransferConfig:
 class S3BlobStore(BlobStore):
     """Blobs as objects `prefix + key` in `bucket` (the bucket must exist)."""
 
+    shared = True
+
     def __init__(
         self,
         bucket: str,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -53,6 +52,8 @@ class PostgresListener:
             self._thread = None
 
     def _run(self) -> None:
+        import psycopg  # only on PostgreSQL (24 MB a process that SQLite deployments never need)
+
         delay = 0.5
         first = True
         while not self._stop.is_set():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 
 from batchscribe.blobs.base import BlobStore
-from batchscribe.blobs.s3 import S3BlobStore
 from batchscribe.config import Settings
 from batchscribe.db.engine import Database
 from batchscribe.events.outbox import ClaimCheck, OutboxJobEvents
@@ -25,7 +24,7 @@ def claim_check_key(job_id: str) -> str:
 def claim_check_for(blobs: BlobStore) -> ClaimCheck | None:
     """With an S3 blob store, oversize events carry a reference to an S3 document instead of
     their transcripts (SPEC 14); with a file store there is nothing a consumer could read."""
-    if not isinstance(blobs, S3BlobStore):
+    if not blobs.shared:
         return None
 
     def store(job_id: str, document: bytes) -> DataRef:

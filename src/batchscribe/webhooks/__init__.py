@@ -26,7 +26,6 @@ from batchscribe.webhooks.exceptions import (
     InvalidSigningSecret,
     WebhookError,
 )
-from batchscribe.webhooks.sender import DeliveryResult, Outcome, Resolver, send
 from batchscribe.webhooks.signing import (
     SigningSecret,
     generate_secret,
@@ -39,11 +38,8 @@ from batchscribe.webhooks.urls import CallbackUrl, validate_callback_url
 
 __all__ = [
     "CallbackUrl",
-    "DeliveryResult",
     "InvalidCallbackUrl",
     "InvalidSigningSecret",
-    "Outcome",
-    "Resolver",
     "SigningSecret",
     "WebhookError",
     "address_problem",
@@ -51,7 +47,6 @@ __all__ = [
     "is_public_address",
     "new_message_id",
     "parse_secret",
-    "send",
     "sign",
     "signing_secrets",
     "validate_callback_url",
