@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import socket
 import threading
@@ -95,8 +96,12 @@ class WorkerSupervisor:
         self.signals = signals
         self.count = count
         self._ctx = multiprocessing.get_context("spawn")
-        self.work_available = self._ctx.Event()
-        self.stopping = self._ctx.Event()
+        # The flags every worker shares: [work_available, stopping]. Each worker process object
+        # keeps a reference to this list among its arguments, so `stop()` empties it: collected,
+        # the flags' named semaphores are unlinked. (Uvicorn ends the process by raising SIGTERM
+        # again after its shutdown, which skips the exit handlers that would unlink them, and
+        # the resource tracker would warn about "leaked semaphore objects".)
+        self._flags = [self._ctx.Event(), self._ctx.Event()]
         self._prefix = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._generation = 0
         self.slots: list[WorkerSlot] = []
@@ -144,6 +149,8 @@ class WorkerSupervisor:
     def stop(self, grace_seconds: float = 0.0) -> None:
         """Stop claiming; give running jobs up to `grace_seconds` to finish, then stop the
         workers and hand unfinished jobs back to the queue (no attempt spent)."""
+        if not self._flags:
+            return  # stopped already
         self._unsubscribe()
         self._stop_requested.set()
         if self._thread is not None:
@@ -164,6 +171,17 @@ class WorkerSupervisor:
             slot.process.join(5.0)
             self._hand_back(slot, spend_attempt=False)
             slot.reports.close()
+        self._flags.clear()
+
+    @property
+    def work_available(self) -> multiprocessing.synchronize.Event:
+        """Set when work may be waiting: idle workers look at once."""
+        return self._flags[0]
+
+    @property
+    def stopping(self) -> multiprocessing.synchronize.Event:
+        """Set when the workers must stop claiming and exit."""
+        return self._flags[1]
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -243,7 +261,7 @@ class WorkerSupervisor:
         receive, send = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(self.settings, owner, self.work_available, self.stopping, send),
+            args=(self.settings, owner, self._flags, send),
             name=f"batchscribe-worker-{index}",
             daemon=True,
         )

@@ -50,11 +50,12 @@ def _exit_with_parent(parent_pid: int) -> None:
 def worker_main(
     settings: Settings,
     owner: str,
-    work_available: multiprocessing.synchronize.Event,
-    stopping: multiprocessing.synchronize.Event,
+    flags: list[multiprocessing.synchronize.Event],
     reports: Connection,
 ) -> None:
-    """Entry point of a worker process (must be importable for the spawn context)."""
+    """Entry point of a worker process (must be importable for the spawn context). `flags` is
+    the supervisor's `[work_available, stopping]`."""
+    work_available, stopping = flags
     from batchscribe.blobs import open_blob_store
     from batchscribe.blobs.exceptions import BlobNotFoundError, BlobStoreError
     from batchscribe.db import Database
