@@ -160,7 +160,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings | None = None) -> int:
         print("no webhook deliveries")
         return 0
     columns = ("id", "webhook_id", "job_id", "status", "attempts", "last_status_code")
-    rows = [[str(_view(d)[c] if _view(d)[c] is not None else "-") for c in columns] for d in found]
+    views = [_view(delivery) for delivery in found]
+    rows = [[str(view[c] if view[c] is not None else "-") for c in columns] for view in views]
     for row, delivery in zip(rows, found, strict=True):
         row.append(_iso(delivery.next_attempt_at if delivery.status == "pending" else None) or "-")
         row.append(_host(delivery.url))
