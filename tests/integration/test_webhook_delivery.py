@@ -13,13 +13,14 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trustme
 from standardwebhooks import Webhook
 
 from batchscribe.webhooks import generate_secret, new_message_id, sign
-from batchscribe.webhooks.sender import RESPONSE_HEAD_BYTES, Outcome, send
+from batchscribe.webhooks.sender import RESPONSE_HEAD_BYTES, DeliveryResult, Outcome, send
 from tests.support.webhooks import (
     CountingBackend,
     ReceiverReply,
@@ -47,15 +48,24 @@ def _headers(*secrets: str) -> dict[str, str]:
     return sign(new_message_id(), now(), BODY, [parse_secret(s) for s in secrets])
 
 
-def test_a_delivered_webhook_verifies_for_the_receiver(receiver: WebhookReceiver) -> None:
-    secret = generate_secret().encoded
-    result = send(
+def _send_to(
+    receiver: WebhookReceiver, headers: dict[str, str] | None = None, **options: Any
+) -> DeliveryResult:
+    """One attempt to `receiver` under the test's host name (resolved to the receiver, private
+    addresses allowed), signed with a fresh secret unless `headers` are given."""
+    return send(
         receiver.url_for(HOST),
         BODY,
-        _headers(secret),
+        headers or _headers(generate_secret().encoded),
         allow_private=True,
         resolver=receiver.resolver,
+        **options,
     )
+
+
+def test_a_delivered_webhook_verifies_for_the_receiver(receiver: WebhookReceiver) -> None:
+    secret = generate_secret().encoded
+    result = _send_to(receiver, _headers(secret))
     assert result.outcome is Outcome.DELIVERED
     assert result.status_code == 204
     [got] = receiver.requests
@@ -75,13 +85,7 @@ def test_during_rotation_both_the_old_and_the_new_secret_verify(
     receiver: WebhookReceiver,
 ) -> None:
     old, new = generate_secret().encoded, generate_secret().encoded
-    send(
-        receiver.url_for(HOST),
-        BODY,
-        _headers(new, old),
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
+    _send_to(receiver, _headers(new, old))
     [got] = receiver.requests
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     assert verify_signature(old, got.headers, got.body, now=now())
@@ -95,20 +99,8 @@ def test_retries_keep_the_webhook_id_and_are_signed_anew(receiver: WebhookReceiv
     secret = generate_secret().encoded
     msg_id = new_message_id()
     receiver.queue(ReceiverReply(status=503, headers={"Retry-After": "30"}))
-    first = send(
-        receiver.url_for(HOST),
-        BODY,
-        sign(msg_id, now() - 60, BODY, [parse_secret(secret)]),
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
-    second = send(
-        receiver.url_for(HOST),
-        BODY,
-        sign(msg_id, now(), BODY, [parse_secret(secret)]),
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
+    first = _send_to(receiver, sign(msg_id, now() - 60, BODY, [parse_secret(secret)]))
+    second = _send_to(receiver, sign(msg_id, now(), BODY, [parse_secret(secret)]))
     assert (first.outcome, first.status_code, first.retry_after_seconds) == (
         Outcome.RETRY,
         503,
@@ -140,13 +132,7 @@ def test_status_codes_map_to_outcomes(
     receiver: WebhookReceiver, status: int, outcome: Outcome
 ) -> None:
     receiver.queue(ReceiverReply(status=status, body_size=10))
-    result = send(
-        receiver.url_for(HOST),
-        BODY,
-        _headers(generate_secret().encoded),
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
+    result = _send_to(receiver)
     assert (result.outcome, result.status_code) == (outcome, status)
     assert result.retryable is (outcome is Outcome.RETRY)
     assert result.response_body == b"x" * 10
@@ -157,13 +143,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(receiver: WebhookRec
         receiver.queue(
             ReceiverReply(status=307, headers={"Location": elsewhere.url_for("127.0.0.1")})
         )
-        result = send(
-            receiver.url_for(HOST),
-            BODY,
-            _headers(generate_secret().encoded),
-            allow_private=True,
-            resolver=receiver.resolver,
-        )
+        result = _send_to(receiver)
         assert elsewhere.requests == []
     assert (result.outcome, result.status_code) == (Outcome.RETRY, 307)
     assert result.error is not None
@@ -172,14 +152,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(receiver: WebhookRec
 
 def test_a_receiver_slower_than_the_timeout_is_retried(receiver: WebhookReceiver) -> None:
     receiver.queue(ReceiverReply(delay=5))
-    result = send(
-        receiver.url_for(HOST),
-        BODY,
-        _headers(generate_secret().encoded),
-        timeout=0.5,
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
+    result = _send_to(receiver, timeout=0.5)
     assert result.outcome is Outcome.RETRY
     assert result.status_code is None
     assert result.error == "no answer within 0.5 s"
@@ -191,14 +164,7 @@ def test_a_receiver_dripping_its_answer_cannot_stretch_the_attempt(
     # One byte of the status line every 0.1 s: no single read waits long, and the full answer
     # (a 200) would take several seconds; the attempt's overall limit ends it first.
     receiver.queue(ReceiverReply(status=200, drip=0.1))
-    result = send(
-        receiver.url_for(HOST),
-        BODY,
-        _headers(generate_secret().encoded),
-        timeout=1.0,
-        allow_private=True,
-        resolver=receiver.resolver,
-    )
+    result = _send_to(receiver, timeout=1.0)
     assert result.outcome is Outcome.RETRY
     assert result.status_code is None
 
@@ -222,15 +188,7 @@ def test_a_refused_connection_is_retried() -> None:
 def test_a_huge_response_is_not_read_beyond_the_limit(receiver: WebhookReceiver) -> None:
     receiver.queue(ReceiverReply(status=200, body_size=64 * 2**20))
     backend = CountingBackend()
-    result = send(
-        receiver.url_for(HOST),
-        BODY,
-        _headers(generate_secret().encoded),
-        allow_private=True,
-        resolver=receiver.resolver,
-        max_response_bytes=4096,
-        network_backend=backend,
-    )
+    result = _send_to(receiver, max_response_bytes=4096, network_backend=backend)
     assert result.outcome is Outcome.DELIVERED
     assert result.response_body == b"x" * 4096
     assert backend.bytes_read <= 4096 + RESPONSE_HEAD_BYTES
@@ -273,15 +231,7 @@ def test_https_connects_to_the_checked_address_with_the_host_name_for_tls(
 ) -> None:
     with _tls_receiver(ca, HOST) as receiver:
         backend = CountingBackend()
-        result = send(
-            receiver.url_for(HOST),
-            BODY,
-            _headers(generate_secret().encoded),
-            allow_private=True,
-            resolver=receiver.resolver,
-            ssl_context=_client_context(ca),
-            network_backend=backend,
-        )
+        result = _send_to(receiver, ssl_context=_client_context(ca), network_backend=backend)
     assert result.outcome is Outcome.DELIVERED
     assert backend.connected == [("127.0.0.1", receiver.port)]
     [got] = receiver.requests
@@ -293,14 +243,7 @@ def test_https_connects_to_the_checked_address_with_the_host_name_for_tls(
 def test_https_refuses_a_certificate_for_another_name(ca: trustme.CA) -> None:
     # The certificate is valid, for the address connected to even, but not for the URL's host.
     with _tls_receiver(ca, "other.batchscribe.test", "127.0.0.1") as receiver:
-        result = send(
-            receiver.url_for(HOST),
-            BODY,
-            _headers(generate_secret().encoded),
-            allow_private=True,
-            resolver=receiver.resolver,
-            ssl_context=_client_context(ca),
-        )
+        result = _send_to(receiver, ssl_context=_client_context(ca))
     assert result.outcome is Outcome.RETRY
     assert result.error is not None
     assert "certificate" in result.error.lower()
@@ -309,14 +252,7 @@ def test_https_refuses_a_certificate_for_another_name(ca: trustme.CA) -> None:
 
 def test_https_refuses_a_certificate_from_an_unknown_authority(ca: trustme.CA) -> None:
     with _tls_receiver(trustme.CA(), HOST) as receiver:
-        result = send(
-            receiver.url_for(HOST),
-            BODY,
-            _headers(generate_secret().encoded),
-            allow_private=True,
-            resolver=receiver.resolver,
-            ssl_context=_client_context(ca),
-        )
+        result = _send_to(receiver, ssl_context=_client_context(ca))
     assert result.outcome is Outcome.RETRY
     assert result.error is not None
     assert "certificate verify failed" in result.error
